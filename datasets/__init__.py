@@ -1,0 +1,72 @@
+"""Data for HINT: image I/O, clean-image sources, hole masks and inpainting pipelines.
+
+This package depends on TensorFlow, NumPy, Pillow and scikit-image only; it never imports
+``hint``. Images are float32 NHWC in [0, 1]; masks are float32 [..., H, W, 1] with 1 = hole.
+
+- `datasets.image_io`: `read_image`, `write_image`, `atomic_write`, `list_images`.
+- `datasets.sources`: `ImageSource` / `clean_datasets` (train and validation crops from a folder
+  or from the photographs bundled with scikit-image), `embedded_images`.
+- `datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / folder / mix, stateless
+  and seeded, inside tf.data) and `evaluation_masks` (fixed masks by hole-ratio bucket).
+- `datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`.
+"""
+
+from datasets.image_io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    atomic_write,
+    list_images,
+    probe_image,
+    read_image,
+    write_image,
+)
+from datasets.masks import (
+    DEFAULT_MIX_WEIGHTS,
+    EVALUATION_BUCKETS,
+    MASK_KINDS,
+    MaskGenerator,
+    bucket_name,
+    evaluation_masks,
+    hole_ratio,
+    load_mask_folder,
+)
+from datasets.pipelines import (
+    degrade,
+    evaluation_pipeline,
+    inpainting_pipeline,
+    validation_pipeline,
+)
+from datasets.sources import (
+    EMBEDDED_IMAGES,
+    ImageSource,
+    clean_datasets,
+    embedded_image_names,
+    embedded_images,
+)
+
+__all__ = [
+    "DEFAULT_MIX_WEIGHTS",
+    "EMBEDDED_IMAGES",
+    "EVALUATION_BUCKETS",
+    "IMAGE_EXTENSIONS",
+    "MASK_KINDS",
+    "ImageReadError",
+    "ImageSource",
+    "MaskGenerator",
+    "atomic_write",
+    "bucket_name",
+    "clean_datasets",
+    "degrade",
+    "embedded_image_names",
+    "embedded_images",
+    "evaluation_masks",
+    "evaluation_pipeline",
+    "hole_ratio",
+    "inpainting_pipeline",
+    "list_images",
+    "load_mask_folder",
+    "probe_image",
+    "read_image",
+    "validation_pipeline",
+    "write_image",
+]

@@ -1,0 +1,82 @@
+"""The subcommands of `main.py`, as functions a test can call in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from datasets.image_io import ImageReadError
+from hint import config as config_lib
+from hint import training
+from hint.inference import InferenceError
+from hint.losses import VGGWeightsUnavailable
+
+# Errors that are the user's to fix: printed as one line, exit code 2, no traceback.
+USER_ERRORS = (
+    config_lib.ConfigError,
+    training.TrainingError,
+    InferenceError,
+    ImageReadError,
+    VGGWeightsUnavailable,
+    FileNotFoundError,
+)
+
+
+def train(config_path, overrides=(), resume=None, evaluate=True) -> str:
+    """Trains (or resumes) a run, then evaluates it; prints where everything went."""
+    if resume:
+        cfg = training.load_run_config(resume)
+        if overrides:
+            # Only the schedule may change on resume: the model must match its checkpoints.
+            allowed = ("train.epochs", "train.steps_per_epoch")
+            for item in overrides:
+                key = item.partition("=")[0].strip()
+                if key not in allowed:
+                    raise config_lib.ConfigError(
+                        f"--resume accepts only {', '.join(allowed)} overrides. Received: {key}"
+                    )
+            cfg = config_lib.load_config(os.path.join(resume, "config.yaml"), list(overrides))
+        run_dir = resume
+        config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
+    else:
+        cfg = config_lib.load_config(config_path, list(overrides))
+        run_dir = training.make_run_dir(cfg)
+    print(f"Run directory: {run_dir}")
+    training.train(cfg, run_dir)
+    if evaluate:
+        from hint import evaluation
+
+        evaluation.evaluate_run(run_dir)
+    print(f"Done: model, log, plots, samples and evaluation in {run_dir}")
+    return run_dir
+
+
+def evaluate(run_dir, data=None):
+    """Evaluates a run per hole-ratio bucket; prints the table and where it was saved."""
+    from hint import evaluation
+
+    return evaluation.evaluate_run(run_dir, data=data)
+
+
+def inpaint(run_dir, image, mask, out):
+    """Inpaints a file or folders with a run's generator."""
+    from hint import inference
+
+    generator = training.load_generator(run_dir)
+    outs = inference.inpaint_paths(generator, image, mask, out)
+    where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
+    print(f"Inpainted: {where}")
+    return outs
+
+
+def summary(config_path, overrides=(), as_json=False):
+    """Parameters and MACs per component of the configured generator and discriminator."""
+    from hint import summary as summary_lib
+
+    cfg = config_lib.load_config(config_path, list(overrides))
+    report = summary_lib.model_report(cfg)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(summary_lib.format_report(report))
+    return report

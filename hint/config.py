@@ -1,0 +1,522 @@
+"""Typed, validated configuration.
+
+A YAML file is loaded with `yaml.safe_load` into dataclasses that carry a default for every
+key, so a config naming only what it changes is complete. Unknown keys and wrong types are
+errors that name the key, its line in the file and the closest valid key; impossible values
+(a negative learning rate, an image size that is not a multiple of 16) are errors too.
+
+`--set section.key=value` overrides are parsed as YAML scalars/lists and applied before
+validation. The resolved config is written into every run directory (`config.yaml`).
+
+Model arguments are open-ended: `model.type` names a class registered in the Keras
+serialization registry (package `hint`) and every other key of the `model` section (besides the
+fixed ones below) is a keyword argument of that class, checked against its constructor.
+
+Example:
+
+```python
+cfg = load_config("config.yaml", overrides=["train.epochs=3", "model.dim=16"])
+cfg.train.epochs  # 3
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+TASKS = ("inpaint",)
+MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
+GAN_LOSSES = ("nsgan", "lsgan", "hinge")
+STRATEGIES = ("auto", "default", "mirrored")
+OPTIMIZERS = ("adam", "rmsprop")
+FLIPS = ("horizontal", "both", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the key, its place in the file and a suggestion."""
+
+
+@dataclass
+class RunConfig:
+    """Where a run writes and how it is seeded."""
+
+    dir: str = "runs"
+    name: str | None = None
+    seed: int = 0
+
+
+@dataclass
+class MaskConfig:
+    """Hole masks made on the fly inside tf.data (see `datasets.masks`)."""
+
+    kind: str = "mix"
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"freeform": 0.5, "wide": 0.25, "rect": 0.25}
+    )
+    folder: str | None = None
+
+
+@dataclass
+class DataConfig:
+    """Image source, crops and batches."""
+
+    path: str | None = None
+    image_size: int = 64
+    channels: int = 3
+    val_count: int = 4
+    batch_size: int = 4
+    flips: str = "horizontal"
+    mask: MaskConfig = field(default_factory=MaskConfig)
+
+
+@dataclass
+class ModelConfig:
+    """The generator: a preset and/or a registered class plus its keyword arguments."""
+
+    preset: str | None = "hint_tiny"
+    type: str | None = None
+    init_from: str | None = None
+    freeze: list[str] = field(default_factory=list)
+    # Keyword arguments of the backbone class; keys checked against its constructor.
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The SN-PatchGAN discriminator (`hint.models.PatchDiscriminator`)."""
+
+    type: str = "PatchDiscriminator"
+    filters: int = 64
+    spectral_norm: bool = True
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (official HINT defaults) and the adversarial loss kind."""
+
+    l1: float = 1.0
+    perceptual: float = 0.1
+    style: float = 250.0
+    adversarial: float = 0.01
+    gan: str = "lsgan"
+    vgg_weights: str = "imagenet"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and the training loop."""
+
+    epochs: int = 10
+    steps_per_epoch: int = 50
+    lr: float = 1e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    d_lr_ratio: float = 0.1
+    optimizer: str = "adam"
+    strategy: str = "auto"
+    tensorboard: bool = False
+    jit_compile: bool = False
+
+
+@dataclass
+class EvalConfig:
+    """The fixed evaluation protocol: masks per hole-ratio bucket and sample grids."""
+
+    per_bucket: int = 8
+    seed: int = 2024
+    samples: int = 6
+
+
+@dataclass
+class Config:
+    """The whole configuration of a run."""
+
+    task: str = "inpaint"
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in the YAML layout (model arguments inlined in `model`)."""
+        out = dataclasses.asdict(self)
+        args = out["model"].pop("args")
+        out["model"].update(args)
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None) -> Config:
+    """Loads, overrides and validates a config.
+
+    Args:
+        path: YAML file, or None for all defaults.
+        overrides: `section.key=value` strings applied after the file.
+
+    Returns:
+        The validated `Config`.
+
+    Raises:
+        ConfigError: naming the key, its line and the closest valid key.
+    """
+    raw: dict[str, Any] = {}
+    marks: dict[tuple[str, ...], int] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = path
+        if not os.path.isfile(path):
+            raise ConfigError(f"Config file not found: {path}")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        try:
+            raw = yaml.safe_load(text) or {}
+            marks = _line_marks(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections.")
+    for item in overrides or []:
+        _apply_override(raw, item)
+    return config_from_dict(raw, source=source, marks=marks)
+
+
+def config_from_dict(
+    raw: dict[str, Any], source: str = "<dict>", marks: dict | None = None
+) -> Config:
+    """Builds a validated `Config` from a nested dict (as YAML would give)."""
+    cfg = _build(Config, raw, (), source, marks or {})
+    _resolve_model_args(cfg, raw.get("model") or {}, source, marks or {})
+    validate(cfg)
+    return cfg
+
+
+def dump_config(cfg: Config, path: str) -> None:
+    """Writes the resolved config as YAML, atomically."""
+    from datasets.image_io import atomic_write
+
+    with atomic_write(path, mode="w") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Splits `a.b.c=value` into (["a", "b", "c"], parsed value)."""
+    if "=" not in item:
+        raise ConfigError(f"Override must look like section.key=value. Received: {item!r}")
+    key, _, value = item.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"Override has an empty key. Received: {item!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return parts, parsed
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    parts, value = parse_override(item)
+    node = raw
+    for p in parts[:-1]:
+        if node.get(p) is None:
+            node[p] = {}
+        if not isinstance(node[p], dict):
+            raise ConfigError(f"Override {item!r}: {p!r} is not a section.")
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def _line_marks(text: str) -> dict[tuple[str, ...], int]:
+    """Maps key paths to 1-based line numbers using the YAML node tree (safe loader)."""
+    marks: dict[tuple[str, ...], int] = {}
+
+    def walk(node, prefix):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    p = prefix + (str(k.value),)
+                    marks[p] = k.start_mark.line + 1
+                    walk(v, p)
+
+    walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+    return marks
+
+
+def _where(path: tuple[str, ...], source: str, marks: dict) -> str:
+    line = marks.get(path)
+    loc = f"{source}, line {line}" if line else source
+    return f"'{'.'.join(path)}' ({loc})"
+
+
+def _suggest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"{hint} Valid keys: {', '.join(sorted(valid))}."
+
+
+def _build(cls, raw: Any, path: tuple[str, ...], source: str, marks: dict):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{_where(path, source, marks)} must be a mapping of keys.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        key = str(key)
+        if cls is ModelConfig and key not in fields:
+            continue  # backbone arguments, checked against the class in _resolve_model_args
+        if key not in fields or key == "args":
+            valid = [k for k in fields if k != "args"]
+            raise ConfigError(
+                f"Unknown key {_where(path + (key,), source, marks)}.{_suggest(key, valid)}"
+            )
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, path + (key,), source, marks)
+        else:
+            kwargs[key] = _check_type(value, hint, path + (key,), source, marks)
+    return cls(**kwargs)
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        return str(tp).replace("typing.", "")
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def _check_type(value, tp, path, source, marks):
+    """Checks a YAML value against a type hint; ints are accepted where floats are expected."""
+    ok, converted = _conforms(value, tp)
+    if not ok:
+        raise ConfigError(
+            f"Wrong type for {_where(path, source, marks)}: expected {_type_name(tp)}. "
+            f"Received: {value!r}"
+        )
+    return converted
+
+
+def _conforms(value, tp) -> tuple[bool, Any]:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True, value
+    if origin in (types.UnionType, typing.Union):
+        for arg in typing.get_args(tp):
+            ok, conv = _conforms(value, arg)
+            if ok:
+                return True, conv
+        return False, None
+    if tp is type(None):
+        return value is None, None
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            return False, None
+        conv = []
+        for v in value:
+            ok, c = _conforms(v, item_tp)
+            if not ok:
+                return False, None
+            conv.append(c)
+        return True, conv
+    if origin is dict:
+        k_tp, v_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            return False, None
+        conv = {}
+        for k, v in value.items():
+            ok_k, ck = _conforms(k, k_tp)
+            ok_v, cv = _conforms(v, v_tp)
+            if not (ok_k and ok_v):
+                return False, None
+            conv[ck] = cv
+        return True, conv
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if tp is str:
+        return isinstance(value, str), value
+    return isinstance(value, tp), value
+
+
+# --------------------------------------------------------------------------- model arguments
+
+
+_MODEL_FIXED = {f.name for f in dataclasses.fields(ModelConfig)} - {"args"}
+
+
+def model_class(name: str):
+    """Resolves a class name through the Keras serialization registry (package `hint`)."""
+    import keras
+
+    import hint.models  # noqa: F401  (registers the backbones)
+
+    obj = keras.saving.get_registered_object(f"hint>{name}")
+    if obj is None:
+        known = registered_models()
+        raise ConfigError(f"Unknown model type {name!r}.{_suggest(name, known)}")
+    return obj
+
+
+def registered_models() -> list[str]:
+    """Names of the registered `hint` model classes."""
+    import keras
+
+    import hint.models  # noqa: F401
+
+    names = []
+    for key, obj in keras.saving.get_custom_objects().items():
+        if key.startswith("hint>") and inspect.isclass(obj) and issubclass(obj, keras.Model):
+            names.append(key.split(">", 1)[1])
+    return sorted(names)
+
+
+def _resolve_model_args(cfg: Config, raw_model: dict, source: str, marks: dict) -> None:
+    """Fills `model.type`/`model.args` from the preset, then checks the explicit arguments."""
+    from hint.models import presets
+
+    base: dict[str, Any] = {}
+    if cfg.model.preset is not None:
+        if cfg.model.preset not in presets.PRESETS:
+            raise ConfigError(
+                f"Unknown preset {_where(('model', 'preset'), source, marks)}: "
+                f"{cfg.model.preset!r}.{_suggest(cfg.model.preset, list(presets.PRESETS))}"
+            )
+        base = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in presets.get_preset(cfg.model.preset).items()
+        }
+        preset_type = base.pop("type", "HINTBackbone")
+        if cfg.model.type is None:
+            cfg.model.type = preset_type
+    if cfg.model.type is None:
+        raise ConfigError("The model section needs a 'preset' or a 'type'.")
+    cls = model_class(cfg.model.type)
+    params = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    valid = {p.name: p for p in params}
+    args = dict(base)
+    for key, value in raw_model.items():
+        key = str(key)
+        if key in _MODEL_FIXED:
+            continue
+        if key not in valid:
+            raise ConfigError(
+                f"Unknown key {_where(('model', key), source, marks)} for model type "
+                f"{cfg.model.type}.{_suggest(key, sorted(set(valid) | _MODEL_FIXED))}"
+            )
+        default = valid[key].default
+        if default is not inspect.Parameter.empty and default is not None:
+            expected = type(default)
+            if expected is tuple:
+                expected = list
+            ok = isinstance(value, expected) or (
+                expected is float and isinstance(value, int) and not isinstance(value, bool)
+            )
+            if isinstance(value, bool) and expected is not bool:
+                ok = False
+            if not ok:
+                raise ConfigError(
+                    f"Wrong type for {_where(('model', key), source, marks)}: expected "
+                    f"{expected.__name__}. Received: {value!r}"
+                )
+        args[key] = value
+    cfg.model.args = args
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _choice(value, options, name):
+    if value not in options:
+        close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"'{name}' must be one of {', '.join(options)}.{hint} Received: {name}={value!r}"
+        )
+
+
+def _positive(value, name, allow_zero=False):
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"'{name}' must be {bound}. Received: {name}={value!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Checks values that have the right type but are impossible."""
+    _choice(cfg.task, TASKS, "task")
+    d = cfg.data
+    if d.image_size < 16 or d.image_size % 16:
+        raise ConfigError(
+            "'data.image_size' must be a multiple of 16 (HINT downsamples 3 times and its "
+            f"attention pools the latent by 2). Received: data.image_size={d.image_size}"
+        )
+    if d.channels not in (1, 3):
+        raise ConfigError(f"'data.channels' must be 1 or 3. Received: data.channels={d.channels}")
+    _positive(d.batch_size, "data.batch_size")
+    _positive(d.val_count, "data.val_count")
+    _choice(d.flips, FLIPS, "data.flips")
+    if d.path is not None and d.path != "embedded" and not os.path.isdir(d.path):
+        raise ConfigError(f"'data.path' is not a folder. Received: data.path={d.path!r}")
+    _choice(d.mask.kind, MASK_KINDS, "data.mask.kind")
+    for k, w in d.mask.weights.items():
+        _choice(k, [m for m in MASK_KINDS if m != "mix"], "data.mask.weights key")
+        _positive(w, f"data.mask.weights.{k}", allow_zero=True)
+    if d.mask.kind == "mix" and sum(d.mask.weights.values()) <= 0:
+        raise ConfigError(
+            "'data.mask.weights' must have a positive weight when data.mask.kind=mix. "
+            f"Received: data.mask.weights={d.mask.weights}"
+        )
+    uses_folder = d.mask.kind == "folder" or (
+        d.mask.kind == "mix" and d.mask.weights.get("folder", 0) > 0
+    )
+    if uses_folder and (not d.mask.folder or not os.path.isdir(d.mask.folder)):
+        raise ConfigError(
+            "'data.mask.folder' must be an existing folder of mask images when folder masks are "
+            f"used. Received: data.mask.folder={d.mask.folder!r}"
+        )
+    for name in ("l1", "perceptual", "style", "adversarial"):
+        _positive(getattr(cfg.loss, name), f"loss.{name}", allow_zero=True)
+    _choice(cfg.loss.gan, GAN_LOSSES, "loss.gan")
+    t = cfg.train
+    _positive(t.epochs, "train.epochs")
+    _positive(t.steps_per_epoch, "train.steps_per_epoch")
+    _positive(t.lr, "train.lr")
+    _positive(t.d_lr_ratio, "train.d_lr_ratio", allow_zero=True)
+    for name in ("beta_1", "beta_2"):
+        v = getattr(t, name)
+        if not 0.0 <= v < 1.0:
+            raise ConfigError(f"'train.{name}' must be in [0, 1). Received: train.{name}={v}")
+    _choice(t.optimizer, OPTIMIZERS, "train.optimizer")
+    _choice(t.strategy, STRATEGIES, "train.strategy")
+    _positive(cfg.eval.per_bucket, "eval.per_bucket")
+    _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
+    _positive(cfg.discriminator.filters, "discriminator.filters")
+    if cfg.model.init_from is not None and not os.path.exists(cfg.model.init_from):
+        raise ConfigError(
+            "'model.init_from' must be an existing run directory or .keras file. "
+            f"Received: model.init_from={cfg.model.init_from!r}"
+        )

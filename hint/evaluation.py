@@ -1,0 +1,125 @@
+"""The evaluation protocol: metrics on the composite output per hole-ratio bucket.
+
+Every run is evaluated on the same inputs: the validation crops of its data source (or all
+images of `--data DIR`, centre-cropped) paired with a fixed set of masks generated from
+`eval.seed` and binned by hole ratio into 0-20%, 20-40% and 40-60% (the buckets of the HINT
+thesis). Mask `j` of a bucket is paired with image `j mod N`. Metrics (`tf.image.psnr`,
+`tf.image.ssim`, mean absolute error, mean squared error, all on [0, 1]) are computed on the
+composite: the prediction inside the hole, the input outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from tabulate import tabulate
+
+from datasets import image_io, masks, sources
+from hint import metrics as hint_metrics
+from hint import training
+
+METRICS = ("psnr", "ssim", "mae", "mse")
+
+
+def evaluate_inpainting(generator, images: np.ndarray, masks_by_bucket: dict, batch_size=8):
+    """Per-image metrics per bucket.
+
+    Args:
+        generator: a model with inputs `image` and `mask`.
+        images: float32 [N, H, W, C] clean images in [0, 1].
+        masks_by_bucket: bucket label -> float32 [M, H, W, 1] masks (1 = hole).
+        batch_size: images per forward pass. Defaults to 8.
+
+    Returns:
+        bucket label -> {metric -> np.ndarray of M per-image values}.
+    """
+    results = {}
+    n = len(images)
+    for bucket, bucket_masks in masks_by_bucket.items():
+        values = {m: [] for m in METRICS}
+        for start in range(0, len(bucket_masks), batch_size):
+            m = bucket_masks[start : start + batch_size]
+            idx = np.arange(start, start + len(m)) % n
+            clean = images[idx]
+            degraded = clean * (1.0 - m) + m
+            pred = generator({"image": degraded, "mask": m}, training=False)
+            out = hint_metrics.composite(pred, clean, m)
+            values["psnr"].append(hint_metrics.psnr(out, clean).numpy())
+            values["ssim"].append(hint_metrics.ssim(out, clean).numpy())
+            values["mae"].append(hint_metrics.mae(out, clean).numpy())
+            values["mse"].append(hint_metrics.mse(out, clean).numpy())
+        results[bucket] = {k: np.concatenate(v) for k, v in values.items()}
+    return results
+
+
+def summary_table(per_image: dict) -> list[dict]:
+    """Rows of mean metrics per bucket plus an `all` row."""
+    rows = []
+    for bucket, values in per_image.items():
+        rows.append({"bucket": bucket, "n": len(values["psnr"]), **hint_metrics.summarise(values)})
+    merged = {m: np.concatenate([v[m] for v in per_image.values()]) for m in METRICS}
+    rows.append({"bucket": "all", "n": len(merged["psnr"]), **hint_metrics.summarise(merged)})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    return tabulate(
+        [[r["bucket"], r["n"], r["psnr"], r["ssim"], r["mae"], r["mse"]] for r in rows],
+        headers=("hole ratio", "images", "PSNR (dB)", "SSIM", "L1 (MAE)", "MSE"),
+        floatfmt=("", "", ".2f", ".4f", ".4f", ".5f"),
+    )
+
+
+def evaluation_images(cfg, data: str | None = None) -> np.ndarray:
+    """The fixed clean crops: the run's validation split, or every image of `data`."""
+    size, channels = cfg.data.image_size, cfg.data.channels
+    if data is not None:
+        return sources.fixed_crops(data, image_size=size, channels=channels)
+    path = cfg.data.path if cfg.data.path not in (None, "embedded") else None
+    _, val = sources.image_sources(
+        path=path,
+        image_size=size,
+        channels=channels,
+        val_count=cfg.data.val_count,
+        flips=cfg.data.flips,
+        seed=cfg.run.seed,
+    )
+    return np.stack([x.numpy() for x in val])
+
+
+def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) -> list[dict]:
+    """Evaluates a run's best generator; writes `eval/metrics.{csv,json,png}`."""
+    cfg = training.load_run_config(run_dir)
+    generator = training.load_generator(run_dir)
+    images = evaluation_images(cfg, data)
+    eval_masks = masks.evaluation_masks(
+        cfg.data.image_size, per_bucket=cfg.eval.per_bucket, seed=cfg.eval.seed
+    )
+    rows = summary_table(evaluate_inpainting(generator, images, eval_masks))
+    out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))
+    write_results(rows, out_dir)
+    if verbose:
+        print(format_table(rows))
+        print(f"Evaluation ({len(images)} images) saved to {out_dir}")
+    return rows
+
+
+def write_results(rows: list[dict], out_dir: str) -> None:
+    from hint import plots
+
+    os.makedirs(out_dir, exist_ok=True)
+    with image_io.atomic_write(os.path.join(out_dir, "metrics.json"), mode="w") as f:
+        json.dump(rows, f, indent=2)
+    with image_io.atomic_write(os.path.join(out_dir, "metrics.csv"), mode="w") as f:
+        keys = ["bucket", "n", *METRICS]
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join(str(r[k]) for k in keys) + "\n")
+    table = {r["bucket"]: {m: r[m] for m in METRICS} for r in rows}
+    plots.bar_chart(table, os.path.join(out_dir, "metrics.png"), metric="psnr")
+
+
+def _slug(path: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in os.path.basename(os.path.normpath(path)))

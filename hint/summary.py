@@ -1,0 +1,112 @@
+"""Parameters and multiply-accumulates per component, measured from the built model.
+
+Parameters are counted from each layer's trainable weights. MACs are measured from the
+traced TensorFlow graph of one forward pass at `data.image_size`: every op's FLOPs come from
+TensorFlow's own op statistics (the ones `tf.profiler` uses; convolutions, depthwise
+convolutions, matrix products and element-wise arithmetic), are grouped by the Keras layer
+that created the op, and halved (one multiply-accumulate = two floating-point operations).
+Ops TensorFlow has no statistics for (reshapes, transposes, ...) cost nothing here.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tabulate import tabulate
+from tensorflow.python.framework import ops as tf_ops
+
+from hint import config as config_lib
+from hint import training
+
+
+def graph_flops(model: keras.Model, input_shapes: dict[str, tuple]) -> dict[str, int]:
+    """FLOPs of one forward pass, keyed by the op's name scope (layer path)."""
+    specs = {name: tf.TensorSpec((1, *shape), tf.float32) for name, shape in input_shapes.items()}
+    arg = specs if len(specs) > 1 else next(iter(specs.values()))
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(arg).graph
+    flops: dict[str, int] = collections.Counter()
+    for op in graph.get_operations():
+        try:
+            stats = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops")
+        except (ValueError, KeyError, TypeError):
+            continue
+        if stats.value:
+            flops[op.name] += int(stats.value)
+    return flops
+
+
+def _component_of(op_name: str, components: list[str]) -> str | None:
+    # Op names look like "hint_backbone/encoder_1_block_0/scal/.../Conv2D"; the first path
+    # element matching a component prefix wins.
+    for part in op_name.split("/"):
+        for comp in components:
+            if part == comp or part.startswith(comp + "_"):
+                return comp
+    return None
+
+
+def component_table(model: keras.Model, components: list[str], input_shapes) -> dict:
+    """Per-component params and MACs plus totals for a functional model."""
+    params = collections.Counter()
+    for layer in model.layers:
+        comp = _component_of(layer.name, components)
+        if comp is not None:
+            params[comp] += int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+    flops = graph_flops(model, input_shapes)
+    macs = collections.Counter()
+    other = 0
+    for name, value in flops.items():
+        comp = _component_of(name, components)
+        if comp is None:
+            other += value
+        else:
+            macs[comp] += value
+    rows = [{"name": comp, "params": params[comp], "macs": macs[comp] // 2} for comp in components]
+    total_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    return {
+        "total_params": total_params,
+        "total_macs": (sum(macs.values()) + other) // 2,
+        "components": rows,
+    }
+
+
+def model_report(cfg: config_lib.Config) -> dict:
+    """The generator's (and, with an adversarial loss, the discriminator's) table."""
+    size, ch = cfg.data.image_size, cfg.data.channels
+    generator = training.build_generator(cfg)
+    components = list(getattr(generator, "components", [layer.name for layer in generator.layers]))
+    report = {
+        "image_size": size,
+        "generator": component_table(
+            generator, components, {"image": (size, size, ch), "mask": (size, size, 1)}
+        ),
+    }
+    discriminator = training.build_discriminator(cfg)
+    if discriminator is not None:
+        names = [layer.name for layer in discriminator.layers if layer.trainable_weights]
+        report["discriminator"] = component_table(discriminator, names, {"image": (size, size, ch)})
+    return report
+
+
+def format_report(report: dict) -> str:
+    """Tabulated text of `model_report`."""
+    out = []
+    for key in ("generator", "discriminator"):
+        if key not in report:
+            continue
+        part = report[key]
+        rows = [
+            (r["name"], f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}") for r in part["components"]
+        ]
+        rows.append(("total", f"{part['total_params']:,}", f"{part['total_macs'] / 1e9:.3f}"))
+        size = report["image_size"]
+        out.append(f"{key} ({size}x{size} input)")
+        out.append(
+            tabulate(
+                rows, headers=("component", "params", "GMACs"), colalign=("left", "right", "right")
+            )
+        )
+    return "\n\n".join(out)

@@ -1,0 +1,333 @@
+"""Training: strategy, run directory, data, task model and callbacks, from one `Config`.
+
+A run directory holds everything a run produced:
+
+```
+runs/NAME/
+  config.yaml              resolved config (every key, defaults filled in)
+  generator.keras          best generator by validation PSNR (loaded with safe_mode=True)
+  checkpoints/last.weights.h5  generator + discriminator + optimizers after the last epoch
+  backup/                  BackupAndRestore state: rerunning resumes from the last epoch
+  log.csv                  per-epoch losses and metrics (CSVLogger)
+  plots/history.png        loss / metric curves
+  samples/samples.png      masked input | mask | output | ground truth
+  eval/                    evaluation tables (CSV, JSON) and figure
+  tensorboard/             only with train.tensorboard: true
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from datasets import masks, pipelines, sources
+from hint import config as config_lib
+from hint import losses as hint_losses
+from hint.tasks.inpainter import Inpainter
+
+GENERATOR_FILE = "generator.keras"
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue (bad weights, NaN loss, ...)."""
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """Returns the tf.distribute strategy for `train.strategy`.
+
+    `auto` uses MirroredStrategy when more than one GPU is visible, else the default strategy.
+    """
+    config_lib._choice(name, config_lib.STRATEGIES, "train.strategy")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+# --------------------------------------------------------------------------- run directory
+
+
+def make_run_dir(cfg: config_lib.Config) -> str:
+    """Creates (or reuses, to resume) the run directory and writes the resolved config."""
+    name = cfg.run.name or time.strftime("%Y%m%d-%H%M%S")
+    run_dir = os.path.join(cfg.run.dir, name)
+    os.makedirs(run_dir, exist_ok=True)
+    config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
+    return run_dir
+
+
+def load_run_config(run_dir: str) -> config_lib.Config:
+    """The resolved config of a run directory."""
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise TrainingError(f"Not a run directory (no config.yaml): {run_dir}")
+    return config_lib.load_config(path)
+
+
+def load_generator(run_dir: str) -> keras.Model:
+    """Loads a run's best generator with `safe_mode=True`."""
+    path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, GENERATOR_FILE)
+    if not os.path.isfile(path):
+        raise TrainingError(f"No trained generator at {path}: train the run first.")
+    import hint.models  # noqa: F401  (registers the classes the file refers to)
+
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def build_datasets(cfg: config_lib.Config):
+    """Train and validation tf.data pipelines of `({"image", "mask"}, clean)` batches."""
+    d = cfg.data
+    train_clean, val_clean = sources.image_sources(
+        path=None if d.path in (None, "embedded") else d.path,
+        image_size=d.image_size,
+        channels=d.channels,
+        val_count=d.val_count,
+        flips=d.flips,
+        seed=cfg.run.seed,
+    )
+    mask_gen = make_mask_generator(cfg)
+    train = pipelines.inpainting_pipeline(
+        train_clean, mask_gen, d.batch_size, seed=cfg.run.seed, training=True
+    )
+    val = pipelines.inpainting_pipeline(
+        val_clean, mask_gen, d.batch_size, seed=cfg.eval.seed, training=False
+    )
+    return train, val
+
+
+def make_mask_generator(cfg: config_lib.Config) -> masks.MaskGenerator:
+    m = cfg.data.mask
+    return masks.MaskGenerator(
+        kind=m.kind, image_size=cfg.data.image_size, weights=m.weights, folder=m.folder
+    )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def build_generator(cfg: config_lib.Config) -> keras.Model:
+    cls = config_lib.model_class(cfg.model.type)
+    return cls(**cfg.model.args)
+
+
+def build_discriminator(cfg: config_lib.Config) -> keras.Model | None:
+    if cfg.loss.adversarial <= 0:
+        return None
+    d = cfg.discriminator
+    cls = config_lib.model_class(d.type)
+    return cls(image_channels=cfg.data.channels, filters=d.filters, spectral_norm=d.spectral_norm)
+
+
+def build_task(cfg: config_lib.Config) -> Inpainter:
+    """Builds and compiles the task model inside the current strategy scope."""
+    vgg_weights = cfg.loss.vgg_weights
+    if cfg.loss.perceptual > 0 or cfg.loss.style > 0:
+        # Fails before the first step with instructions when VGG19 weights are missing.
+        vgg_weights = hint_losses.resolve_vgg_weights(vgg_weights)
+    generator = build_generator(cfg)
+    discriminator = build_discriminator(cfg)
+    if cfg.model.init_from:
+        init_from(generator, discriminator, cfg.model.init_from)
+    freeze(generator, cfg.model.freeze)
+    task = Inpainter(generator, discriminator, name="inpainter")
+    t, loss = cfg.train, cfg.loss
+    task.compile(
+        optimizer=t.optimizer,
+        learning_rate=t.lr,
+        beta_1=t.beta_1,
+        beta_2=t.beta_2,
+        d_lr_ratio=t.d_lr_ratio,
+        l1=loss.l1,
+        perceptual=loss.perceptual,
+        style=loss.style,
+        adversarial=loss.adversarial,
+        gan=loss.gan,
+        vgg_weights=vgg_weights,
+        jit_compile=t.jit_compile,
+    )
+    size = cfg.data.image_size
+    task(
+        {
+            "image": tf.zeros((1, size, size, cfg.data.channels)),
+            "mask": tf.zeros((1, size, size, 1)),
+        }
+    )
+    return task
+
+
+def init_from(generator: keras.Model, discriminator: keras.Model | None, path: str) -> None:
+    """Transfer learning ("HINT Initial"): copies weights from a run or a `.keras` file.
+
+    A run directory gives its best generator and, when `checkpoints/last.weights.h5` exists
+    and this run has a discriminator, the discriminator too.
+    """
+    source = load_generator(path)
+    try:
+        generator.set_weights(source.get_weights())
+    except ValueError as e:
+        raise TrainingError(
+            f"model.init_from={path}: its generator does not match this model's architecture "
+            f"({e}). Use the same model preset/arguments as the source run."
+        ) from None
+    last = os.path.join(path, "checkpoints", "last.weights.h5")
+    if discriminator is not None and os.path.isdir(path) and os.path.isfile(last):
+        source_cfg = load_run_config(path)
+        if source_cfg.loss.adversarial > 0:
+            donor = Inpainter(source, build_discriminator(source_cfg))
+            donor.compile(perceptual=0.0, style=0.0, adversarial=source_cfg.loss.adversarial)
+            donor.load_weights(last)
+            discriminator.set_weights(donor.discriminator.get_weights())
+
+
+def freeze(model: keras.Model, patterns: list[str]) -> list[str]:
+    """Freezes layers whose names match any glob pattern; returns the frozen names."""
+    frozen = []
+    for layer in model.layers:
+        if any(fnmatch.fnmatch(layer.name, p) for p in patterns):
+            layer.trainable = False
+            frozen.append(layer.name)
+    if patterns and not frozen:
+        names = ", ".join(layer.name for layer in model.layers[:12])
+        raise TrainingError(
+            f"model.freeze={patterns} matches no layer. Layer names look like: {names}, ..."
+        )
+    return frozen
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class BestGeneratorCheckpoint(keras.callbacks.Callback):
+    """Saves the generator as a `.keras` file, atomically, when `monitor` improves."""
+
+    def __init__(self, path, monitor="val_psnr", mode="max"):
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best = -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if self.sign * float(value) > self.best:
+            self.best = self.sign * float(value)
+            save_model_atomic(self.model.generator, self.path)
+
+
+class LastCheckpoint(keras.callbacks.Callback):
+    """Writes the whole task's weights (generator, discriminator, optimizers) every epoch."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        tmp = self.path + ".tmp.weights.h5"
+        self.model.save_weights(tmp)
+        os.replace(tmp, self.path)
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training with a clear error when a loss becomes NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key, value in (logs or {}).items():
+            if "loss" in key or key in ("l1", "perceptual", "style", "adversarial"):
+                if value is not None and not np.isfinite(float(value)):
+                    self.model.stop_training = True
+                    raise TrainingError(
+                        f"Training stopped: '{key}' became {value} at batch {batch}. Lower "
+                        "train.lr, check the loss weights, or the input data for NaNs."
+                    )
+
+
+def save_model_atomic(model: keras.Model, path: str) -> None:
+    tmp = path[: -len(".keras")] + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def make_callbacks(cfg: config_lib.Config, run_dir: str, is_chief: bool = True) -> list:
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    callbacks = [
+        StopOnNaN(),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), delete_checkpoint=False),
+    ]
+    if is_chief:
+        callbacks += [
+            BestGeneratorCheckpoint(os.path.join(run_dir, GENERATOR_FILE)),
+            LastCheckpoint(os.path.join(ckpt_dir, "last.weights.h5")),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
+        ]
+        if cfg.train.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
+    return callbacks
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) -> str:
+    """Trains a model as configured; returns the run directory.
+
+    Rerunning with the same run directory resumes from the last finished epoch
+    (`BackupAndRestore`). Afterwards the run directory holds the best generator, the CSV log,
+    the history plot and a sample grid; evaluation is `hint.evaluation.evaluate_run`.
+    """
+    keras.utils.set_random_seed(cfg.run.seed)
+    run_dir = run_dir or make_run_dir(cfg)
+    strategy = select_strategy(cfg.train.strategy)
+    train_ds, val_ds = build_datasets(cfg)
+    with strategy.scope():
+        task = build_task(cfg)
+    task.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.train.epochs,
+        steps_per_epoch=cfg.train.steps_per_epoch,
+        callbacks=make_callbacks(cfg, run_dir),
+        verbose=verbose,
+    )
+    generator_path = os.path.join(run_dir, GENERATOR_FILE)
+    if not os.path.isfile(generator_path):
+        # No validation metric was ever logged (e.g. training resumed at its last epoch).
+        save_model_atomic(task.generator, generator_path)
+    write_reports(cfg, run_dir, load_generator(run_dir), val_ds)
+    return run_dir
+
+
+def write_reports(cfg, run_dir, generator, val_ds) -> None:
+    """History plot and sample grid from the best generator on validation batches."""
+    from hint import plots
+    from hint.metrics import composite
+
+    log = os.path.join(run_dir, "log.csv")
+    if os.path.isfile(log):
+        plots.plot_history(log, os.path.join(run_dir, "plots", "history.png"))
+    rows = []
+    for x, clean in val_ds:
+        pred = composite(generator(x, training=False), x["image"], x["mask"]).numpy()
+        for i in range(pred.shape[0]):
+            rows.append((x["image"][i].numpy(), x["mask"][i].numpy(), pred[i], clean[i].numpy()))
+            if len(rows) >= max(cfg.eval.samples, 1):
+                break
+        if len(rows) >= max(cfg.eval.samples, 1):
+            break
+    if rows and cfg.eval.samples > 0:
+        plots.sample_grid(rows, os.path.join(run_dir, "samples", "samples.png"))

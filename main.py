@@ -1,0 +1,83 @@
+"""hint command line: argument parsing and dispatch only.
+
+    python main.py --config config.yaml            train + evaluate (the main job)
+    python main.py train --config FILE [--set k=v ...] [--resume RUN_DIR]
+    python main.py evaluate --run RUN_DIR [--data DIR]
+    python main.py inpaint --run RUN_DIR --image IN --mask MASK --out OUT
+    python main.py summary [--config FILE] [--set k=v ...] [--json]
+
+Every subcommand is a function in `hint.commands`, callable in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+COMMANDS = ("train", "evaluate", "inpaint", "summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py", description="HINT inpainting: train, evaluate, inpaint, summarise."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def config_args(p, default="config.yaml"):
+        p.add_argument("--config", default=default, help="YAML config (default: %(default)s)")
+        p.add_argument(
+            "--set",
+            nargs="+",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override config keys, e.g. --set train.epochs=3 model.dim=16",
+        )
+
+    p = sub.add_parser("train", help="train a model and evaluate it (the default command)")
+    config_args(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+
+    p = sub.add_parser("evaluate", help="metrics per hole-ratio bucket for a trained run")
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p.add_argument("--data", metavar="DIR", help="evaluate on this image folder instead")
+
+    p = sub.add_parser("inpaint", help="inpaint an image (or folders) with a trained run")
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p.add_argument("--image", required=True, help="image file or folder")
+    p.add_argument("--mask", required=True, help="mask file or folder (white/non-zero = hole)")
+    p.add_argument("--out", required=True, help="output file or folder")
+
+    p = sub.add_parser("summary", help="parameters and multiply-accumulates per component")
+    config_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from hint import commands
+
+    try:
+        if args.command == "train":
+            commands.train(args.config, args.set, resume=args.resume, evaluate=not args.no_eval)
+        elif args.command == "evaluate":
+            commands.evaluate(args.run, data=args.data)
+        elif args.command == "inpaint":
+            commands.inpaint(args.run, args.image, args.mask, args.out)
+        elif args.command == "summary":
+            commands.summary(args.config, args.set, as_json=args.json)
+    except commands.USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Shared pytest configuration: quiet TensorFlow, deterministic seeds, small thread pools."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so tf.distribute tests can run a 2-replica MirroredStrategy on one
+# CPU. Must happen before TensorFlow initialises its devices, hence at import time.
+_cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+def shared_data_path(*parts):
+    """Path inside ../shared/data, or skip the test with a reason when it is absent."""
+    path = os.path.abspath(os.path.join(SHARED_DATA, *parts))
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not found at {path} (only present beside the project checkout)")
+    return path

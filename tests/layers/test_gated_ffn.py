@@ -1,0 +1,42 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hint.layers import GatedFeedForward
+from tests.layer_checks import check_layer
+
+_erf = np.vectorize(math.erf)
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_layer_checks(use_bias):
+    x = np.random.rand(2, 16, 16, 8).astype("float32")
+    check_layer(GatedFeedForward(expansion=2.66, use_bias=use_bias), x, (2, 16, 16, 8))
+
+
+def test_hidden_width_and_parameter_count_match_official():
+    layer = GatedFeedForward(expansion=2.66)
+    layer.build((None, None, None, 48))
+    # hidden = int(48 * 2.66) = 127: 48*254 + 254*9 + 127*48
+    assert layer.hidden_units == 127
+    assert layer.count_params() == 20574
+
+
+def test_matches_reference():
+    x = np.random.randn(1, 8, 8, 4).astype("float32")
+    layer = GatedFeedForward(expansion=1.5)
+    y = layer(x).numpy()
+    w_in, w_dw, w_out = layer.get_weights()
+    assert (w_in.shape, w_dw.shape, w_out.shape) == ((1, 1, 4, 12), (3, 3, 12, 1), (1, 1, 6, 4))
+    h = tf.nn.conv2d(x, w_in, 1, "SAME")
+    h = tf.nn.depthwise_conv2d(h, w_dw, [1, 1, 1, 1], "SAME").numpy().astype("float64")
+    gated = 0.5 * h[..., :6] * (1.0 + _erf(h[..., :6] / math.sqrt(2.0))) * h[..., 6:]
+    expected = tf.nn.conv2d(gated.astype("float32"), w_out, 1, "SAME").numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_invalid_expansion():
+    with pytest.raises(ValueError, match="Received: expansion=0"):
+        GatedFeedForward(expansion=0)

@@ -1,0 +1,126 @@
+import os
+
+import pytest
+import yaml
+
+from hint import config as config_lib
+from hint.config import ConfigError, load_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write(tmp_path, text, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_and_partial_config(tmp_path):
+    cfg = load_config(write(tmp_path, "train:\n  epochs: 3\n"))
+    assert cfg.train.epochs == 3
+    assert cfg.train.lr == 1e-4  # untouched default
+    assert cfg.loss.style == 250.0
+    assert cfg.model.type == "HINTBackbone"
+    assert cfg.model.args["dim"] > 0  # filled from the preset
+
+
+def test_repo_config_loads():
+    cfg = load_config(os.path.join(ROOT, "config.yaml"))
+    assert cfg.model.preset == "hint_tiny"
+    assert cfg.data.image_size % 8 == 0
+
+
+def test_unknown_key_names_key_line_and_suggestion(tmp_path):
+    path = write(tmp_path, "train:\n  epochs: 3\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    msg = str(e.value)
+    assert "train.learning_rate" in msg and "line 3" in msg
+    assert "Valid keys" in msg
+
+
+def test_unknown_key_close_match(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.epoch'.*line 2.*Did you mean 'epochs'"):
+        load_config(write(tmp_path, "train:\n  epoch: 3\n"))
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean 'train'"):
+        load_config(write(tmp_path, "trian:\n  epochs: 3\n"))
+
+
+def test_wrong_type(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.batch_size.*line 2.*expected int"):
+        load_config(write(tmp_path, "data:\n  batch_size: four\n"))
+    with pytest.raises(ConfigError, match="expected bool"):
+        load_config(write(tmp_path, "train:\n  tensorboard: 1\n"))
+
+
+def test_int_accepted_for_float(tmp_path):
+    cfg = load_config(write(tmp_path, "loss:\n  style: 100\n"))
+    assert cfg.loss.style == 100.0 and isinstance(cfg.loss.style, float)
+
+
+@pytest.mark.parametrize(
+    "override, pattern",
+    [
+        ("data.image_size=40", "multiple of 16"),
+        ("train.lr=-1", r"train\.lr.*> 0"),
+        ("loss.gan=wgan", "one of nsgan, lsgan, hinge"),
+        ("data.mask.kind=frefrom", "Did you mean 'freeform'"),
+        ("train.beta_1=1.5", r"\[0, 1\)"),
+        ("data.path=/no/such/folder", "not a folder"),
+        ("data.mask.kind=folder", "data.mask.folder"),
+        ("model.preset=huge", "Unknown preset"),
+        ("model.init_from=/no/such/run", "init_from"),
+    ],
+)
+def test_impossible_values(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(None, [override])
+
+
+def test_overrides_and_model_args():
+    cfg = load_config(None, ["train.epochs=3", "model.dim=16", "model.num_blocks=[1,1,1,1]"])
+    assert cfg.train.epochs == 3
+    assert cfg.model.args["dim"] == 16
+    assert cfg.model.args["num_blocks"] == [1, 1, 1, 1]
+
+
+def test_unknown_model_argument_suggests():
+    with pytest.raises(ConfigError, match=r"model\.dims.*Did you mean 'dim'"):
+        load_config(None, ["model.dims=16"])
+    with pytest.raises(ConfigError, match=r"model\.dim.*expected int"):
+        load_config(None, ["model.dim=big"])
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["train.epochs"])
+
+
+def test_string_options_only(tmp_path):
+    # The original HINT config used integer mask modes; ours are named strings.
+    with pytest.raises(ConfigError, match="expected str"):
+        load_config(write(tmp_path, "data:\n  mask:\n    kind: 3\n"))
+
+
+def test_dump_roundtrip(tmp_path):
+    cfg = load_config(None, ["model.dim=8", "train.epochs=2"])
+    out = str(tmp_path / "resolved.yaml")
+    config_lib.dump_config(cfg, out)
+    with open(out) as f:
+        dumped = yaml.safe_load(f)
+    assert dumped["model"]["dim"] == 8 and "args" not in dumped["model"]
+    again = load_config(out)
+    assert again.to_dict() == cfg.to_dict()
+
+
+def test_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "train: [1, 2\n"))
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("/no/such/config.yaml")
