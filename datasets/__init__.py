@@ -4,8 +4,8 @@ This package depends on TensorFlow, NumPy, Pillow and scikit-image only; it neve
 ``hint``. Images are float32 NHWC in [0, 1]; masks are float32 [..., H, W, 1] with 1 = hole.
 
 - `datasets.image_io`: `read_image`, `write_image`, `atomic_write`, `list_images`.
-- `datasets.sources`: `ImageSource` / `clean_datasets` (train and validation crops from a folder
-  or from the photographs bundled with scikit-image), `embedded_images`.
+- `datasets.sources`: `ImageSource` / `image_sources` (train and validation crops from a folder
+  or from the photographs bundled with scikit-image), `fixed_crops`, `embedded_images`.
 - `datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / folder / mix, stateless
   and seeded, inside tf.data) and `evaluation_masks` (fixed masks by hole-ratio bucket).
 - `datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`.
@@ -39,9 +39,10 @@ from datasets.pipelines import (
 from datasets.sources import (
     EMBEDDED_IMAGES,
     ImageSource,
-    clean_datasets,
     embedded_image_names,
     embedded_images,
+    fixed_crops,
+    image_sources,
 )
 
 __all__ = [
@@ -55,13 +56,14 @@ __all__ = [
     "MaskGenerator",
     "atomic_write",
     "bucket_name",
-    "clean_datasets",
     "degrade",
     "embedded_image_names",
     "embedded_images",
     "evaluation_masks",
     "evaluation_pipeline",
+    "fixed_crops",
     "hole_ratio",
+    "image_sources",
     "inpainting_pipeline",
     "list_images",
     "load_mask_folder",

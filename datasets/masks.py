@@ -18,7 +18,7 @@ Kinds:
   1-4 straight segments with uniform random directions, lengths 10-160 px and widths 20-80 px at
   256 px (scaled by min(H, W) / 256); with probability 0.3 also 1-3 boxes of 30-120 px sides.
   LaMa's own "thick" settings (up to 5 x 5 segments, 210 px long, 105 px wide) give a median hole
-  ratio near 50 % and up to 98 %; these settings keep the median near 30 %.
+  ratio near 50 % and up to 98 %; these settings give a mean near 30 % and rarely exceed 65 %.
 - ``"rect"``: 1-3 axis-aligned rectangles, each side uniform in [side / 8, side / 2].
 - ``"center"``: the centred box of half the height and half the width (25 % holes; seed unused).
 - ``"folder"``: mask images from a folder (any size and format `read_image` reads), binarised
@@ -26,6 +26,11 @@ Kinds:
   kept bit-packed in memory (H * W / 8 bytes per mask); each call picks one at random and flips it
   at random horizontally and vertically.
 - ``"mix"``: one of the kinds above picked at random per example with ``weights``.
+
+Measured hole ratios (400 masks each; the same at 32, 64 and 256 px): freeform mean 0.16
+(5-95 %: 0.04-0.30, max 0.42), wide 0.31 (0.05-0.56, max 0.69), rect 0.18 (0.05-0.34, max 0.43),
+center 0.25, mix with the default weights 0.21 (0.04-0.45, max 0.60). `evaluation_masks` takes
+unions of masks to fill the larger-hole buckets.
 
 Rasterisation is vectorised: a pixel is a hole when its distance to a stroke segment is at most
 half the brush width, computed for all segments at once on a [segments, H, W] grid; segments that
@@ -319,10 +324,10 @@ class MaskGenerator:
     Args:
         kind: One of `MASK_KINDS`. Defaults to ``"freeform"``.
         image_size: Mask size, an int or a (height, width) pair, at least 8. Defaults to ``256``.
-        weights: For ``kind="mix"``, a dict {kind: weight >= 0} over the other kinds.
-            Defaults to ``None`` (`DEFAULT_MIX_WEIGHTS`).
-        folder: Folder of mask images, needed by ``"folder"`` (also as a ``"mix"`` weight).
-            Defaults to ``None``.
+        weights: For ``kind="mix"``, a dict {kind: weight >= 0} over the other kinds; checked
+            but unused with other kinds. Defaults to ``None`` (`DEFAULT_MIX_WEIGHTS`).
+        folder: Folder of mask images, needed by ``"folder"`` (or a positive ``"folder"`` mix
+            weight); read at construction only then, ignored otherwise. Defaults to ``None``.
         max_ratio: Optional cap on the hole ratio in (0, 1]: a mask above it is redrawn with a
             derived seed (up to 8 times), then, if still above, cut to a centred box of area
             ``max_ratio``. Defaults to ``None`` (no cap).
@@ -339,33 +344,31 @@ class MaskGenerator:
         self.kind = kind
         self.image_size = image_size
         self.height, self.width = _size_pair(image_size)
-        if weights is not None and kind != "mix":
-            raise ValueError(f"`weights` is only used by kind='mix'. Received: weights={weights!r}")
-        if kind == "mix":
-            weights = dict(DEFAULT_MIX_WEIGHTS if weights is None else weights)
-            bad = [k for k in weights if k not in MASK_KINDS or k == "mix"]
-            values = list(weights.values())
+        # `weights` and `folder` are accepted (and checked) with every kind so that one config
+        # can switch kinds; they only take effect where the docstring says.
+        if kind == "mix" or weights is not None:
+            weights = DEFAULT_MIX_WEIGHTS if weights is None else weights
             if (
-                bad
+                not isinstance(weights, dict)
                 or not weights
-                or any(not isinstance(v, (int, float)) or not v >= 0 for v in values)
-                or sum(values) <= 0
+                or any(k not in MASK_KINDS or k == "mix" for k in weights)
+                or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0
+                    for v in weights.values()
+                )
+                or (kind == "mix" and sum(weights.values()) <= 0)
             ):
                 raise ValueError(
                     "`weights` must map kinds among "
                     f"{tuple(k for k in MASK_KINDS if k != 'mix')} to non-negative numbers with "
                     f"a positive sum. Received: weights={weights!r}"
                 )
+            weights = dict(weights)
         self.weights = weights
         uses_folder = kind == "folder" or (kind == "mix" and weights.get("folder", 0) > 0)
         if uses_folder and folder is None:
             raise ValueError(
                 "A mask `folder` is needed by kind='folder' (or a 'folder' mix weight). "
-                f"Received: folder={folder!r}"
-            )
-        if folder is not None and not uses_folder:
-            raise ValueError(
-                "`folder` is only used by kind='folder' or a 'folder' mix weight. "
                 f"Received: folder={folder!r}"
             )
         self.folder = folder

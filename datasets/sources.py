@@ -17,8 +17,9 @@ unaffected by parallelism or by files skipped mid-stream.
 
 Validation split: files are ordered by SHA-256 of "<seed>:<path relative to the folder>" (a seeded
 shuffle of the sorted list that stays stable when files are added elsewhere in the folder) and
-the first ``val_count`` are held out for validation. Defaults: ``val_count = max(1, min(8,
-N // 10))`` for N readable images (at least one image is always left for training).
+the first ``val_count`` are held out for validation. Default for N readable images:
+``val_count = min(max(1, min(8, N // 10)), N - 1)`` (at least one image is always left for
+training; a single-image folder has no validation images).
 
 Embedded default (``path=None``): the 14 photographs of `EMBEDDED_IMAGES` that are shipped inside
 the scikit-image package (read from its data folder, never downloaded). With so few images,
@@ -39,6 +40,7 @@ Example:
 >>> train, val = source.train(), source.validation()
 >>> next(iter(train)).shape
 TensorShape([128, 128, 3])
+>>> test = fixed_crops("../shared/data/val/McMaster", 128)   # centre crops, [18, 128, 128, 3]
 """
 
 import concurrent.futures
@@ -55,6 +57,7 @@ from datasets import _seeds
 from datasets.image_io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
+    _convert_channels,
     _read_native,
     _to_float,
     list_images,
@@ -177,6 +180,68 @@ def _offset(seed, extent):
     return tf.minimum(tf.cast(u * tf.cast(extent + 1, tf.float32), tf.int32), extent)
 
 
+def _scan_folder(folder, cache):
+    """Pre-scan of ``folder``: (readable paths, decoded native arrays or None, skipped).
+
+    Headers are read for every file; when ``cache`` asks for it (see `ImageSource`) all pixels
+    are decoded too. Unreadable files are skipped with one warning naming each of them.
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a directory.
+        ValueError: no readable image in ``folder``.
+    """
+    paths = list_images(folder)
+    readable, sizes, skipped = [], [], {}
+    for path in paths:
+        try:
+            height, width, channels = probe_image(path)
+        except ImageReadError as error:
+            skipped[path] = error.reason
+            continue
+        readable.append(path)
+        sizes.append(height * width * channels)
+    use_cache = cache == "memory" or (cache == "auto" and sum(sizes) <= CACHE_LIMIT_BYTES)
+    arrays = None
+    if use_cache and readable:
+
+        def decode(path):
+            try:
+                return _read_native(path)
+            except ImageReadError as error:
+                return error
+
+        # Pillow and zlib release the GIL while decoding.
+        with concurrent.futures.ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            decoded = list(pool.map(decode, readable))
+        for path, result in zip(readable, decoded, strict=True):
+            if isinstance(result, ImageReadError):
+                skipped[path] = result.reason
+        kept = [(p, a) for p, a in zip(readable, decoded, strict=True) if isinstance(a, np.ndarray)]
+        readable = [p for p, _ in kept]
+        arrays = [a for _, a in kept]
+    skipped = sorted(skipped.items())
+    listing = "; ".join(f"{p} ({reason})" for p, reason in skipped)
+    if not readable:
+        detail = f"; {len(skipped)} unreadable: {listing}" if skipped else ""
+        raise ValueError(
+            f"No readable images in folder '{folder}' (extensions "
+            f"{', '.join(IMAGE_EXTENSIONS)}){detail}"
+        )
+    if skipped:
+        warnings.warn(
+            f"Skipped {len(skipped)} unreadable image file(s) in '{folder}': {listing}",
+            stacklevel=3,
+        )
+    return readable, arrays, skipped
+
+
+def _center_crop(image, size):
+    """The centre [size, size] crop of an image already at least ``size`` on both sides."""
+    shape = tf.shape(image)
+    top, left = (shape[0] - size) // 2, (shape[1] - size) // 2
+    return image[top : top + size, left : left + size]
+
+
 # --------------------------------------------------------------------------------------------
 # Source
 # --------------------------------------------------------------------------------------------
@@ -193,8 +258,8 @@ class ImageSource:
         image_size: Crop side S (crops are [S, S, C]), at least 8. Defaults to ``256``.
         channels: 3 (gray images repeated) or 1 (RGB converted with BT.601 luma).
             Defaults to ``3``.
-        val_count: Images held out for validation. Defaults to ``None``: ``max(1, min(8,
-            N // 10))`` for a folder of N readable images, 2 for the embedded photographs.
+        val_count: Images held out for validation. Defaults to ``None``: ``min(max(1, min(8,
+            N // 10)), N - 1)`` for a folder of N readable images, 2 for the embedded photographs.
             Must leave at least one training image; ``0`` gives an empty validation set.
         seed: Integer seed for the split, the epoch order, crops and flips. Defaults to ``0``.
         flips: ``"horizontal"``, ``"both"`` (also vertical, e.g. for denoising) or ``"none"``;
@@ -257,9 +322,9 @@ class ImageSource:
             self._cache = [array for _, array in loaded]
             default_val, default_crops = EMBEDDED_VAL_COUNT, EMBEDDED_VAL_CROPS
         else:
-            self._paths, self._cache = self._scan(self.path)
+            self._paths, self._cache, self.skipped = _scan_folder(self.path, cache)
             keys = [os.path.relpath(p, self.path).replace(os.sep, "/") for p in self._paths]
-            default_val = max(1, min(8, len(self._paths) // 10))
+            default_val = min(max(1, min(8, len(self._paths) // 10)), len(self._paths) - 1)
             default_crops = 1
         self.cached = self._cache is not None
         if self.cached and any(a.dtype != np.uint8 for a in self._cache):
@@ -279,58 +344,6 @@ class ImageSource:
         self._train_items = sorted(order[self.val_count :])
         self.train_files = [self._paths[i] for i in self._train_items]
         self.val_files = [self._paths[i] for i in self._val_items]
-
-    # ---------------------------------------------------------------------------------- scan
-
-    def _scan(self, folder):
-        """Readable files of ``folder`` and, when caching, their decoded pixels."""
-        paths = list_images(folder)
-        readable, sizes, skipped = [], [], {}
-        for path in paths:
-            try:
-                height, width, channels = probe_image(path)
-            except ImageReadError as error:
-                skipped[path] = error.reason
-                continue
-            readable.append(path)
-            sizes.append(height * width * channels)
-        use_cache = self.cache == "memory" or (
-            self.cache == "auto" and sum(sizes) <= CACHE_LIMIT_BYTES
-        )
-        arrays = None
-        if use_cache and readable:
-
-            def decode(path):
-                try:
-                    return _read_native(path)
-                except ImageReadError as error:
-                    return error
-
-            workers = min(8, os.cpu_count() or 1)
-            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-                decoded = list(pool.map(decode, readable))
-            kept = [
-                (p, a) for p, a in zip(readable, decoded, strict=True) if isinstance(a, np.ndarray)
-            ]
-            for path, result in zip(readable, decoded, strict=True):
-                if isinstance(result, ImageReadError):
-                    skipped[path] = result.reason
-            readable = [p for p, _ in kept]
-            arrays = [a for _, a in kept]
-        self.skipped = sorted(skipped.items())
-        listing = "; ".join(f"{p} ({reason})" for p, reason in self.skipped)
-        if not readable:
-            detail = f"; {len(skipped)} unreadable: {listing}" if skipped else ""
-            raise ValueError(
-                f"No readable images in folder '{folder}' (extensions "
-                f"{', '.join(IMAGE_EXTENSIONS)}){detail}"
-            )
-        if skipped:
-            warnings.warn(
-                f"Skipped {len(skipped)} unreadable image file(s) in '{folder}': {listing}",
-                stacklevel=3,
-            )
-        return readable, arrays
 
     # ----------------------------------------------------------------------------- loading
 
@@ -423,10 +436,10 @@ class ImageSource:
         crops = []
         for k in range(self.val_crops):
             if k == 0:
-                top, left = extent_h // 2, extent_w // 2
-            else:
-                s = _seeds.split(_seeds.fold_in(seed, k), 2)
-                top, left = _offset(s[0], extent_h), _offset(s[1], extent_w)
+                crops.append(_center_crop(image, size))
+                continue
+            s = _seeds.split(_seeds.fold_in(seed, k), 2)
+            top, left = _offset(s[0], extent_h), _offset(s[1], extent_w)
             crops.append(image[top : top + size, left : left + size])
         crops = tf.clip_by_value(tf.stack(crops), 0.0, 1.0)
         return tf.ensure_shape(crops, [self.val_crops, size, size, self.channels])
@@ -457,7 +470,7 @@ class ImageSource:
         )
 
 
-def clean_datasets(path=None, image_size=256, channels=3, val_count=None, seed=0, **kwargs):
+def image_sources(path=None, image_size=256, channels=3, val_count=None, seed=0, **kwargs):
     """Train and validation datasets of clean crops: ``ImageSource(...).datasets()``.
 
     Args:
@@ -470,5 +483,46 @@ def clean_datasets(path=None, image_size=256, channels=3, val_count=None, seed=0
 
     Returns:
         ``(train, val)``: an infinite and a finite `tf.data.Dataset` of float32 [S, S, C].
+
+    Example:
+
+    >>> train, val = image_sources("../shared/data/train/Train400", 64, channels=1, seed=1)
     """
     return ImageSource(path, image_size, channels, val_count, seed, **kwargs).datasets()
+
+
+def fixed_crops(path=None, image_size=256, channels=3):
+    """The centre crop of every readable image of a folder, e.g. a test set for evaluation.
+
+    Images smaller than the crop are upscaled first (bilinear, aspect kept), as in
+    `ImageSource`; unreadable files are skipped with one warning naming each of them.
+
+    Args:
+        path: Image folder (recursive), or ``None`` for all the embedded photographs.
+            Defaults to ``None``.
+        image_size: Crop side S, at least 8. Defaults to ``256``.
+        channels: 3 or 1. Defaults to ``3``.
+
+    Returns:
+        float32 [N, S, S, C] array in [0, 1], in sorted file order.
+
+    Raises:
+        ValueError: the folder has no readable image.
+
+    Example:
+
+    >>> clean = fixed_crops("../shared/data/val/McMaster", 256)      # [18, 256, 256, 3]
+    """
+    _check_int("image_size", image_size, 8)
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels!r}")
+    if path is None:
+        arrays = [array for _, array in _embedded_native()]
+    else:
+        _, arrays, _ = _scan_folder(os.fspath(path), "memory")
+    crops = []
+    for array in arrays:
+        image = _convert_channels(_to_float(array), channels)
+        image = _center_crop(_fit(tf.constant(image), image_size), image_size)
+        crops.append(np.clip(image.numpy(), 0.0, 1.0))
+    return np.stack(crops)

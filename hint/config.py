@@ -352,6 +352,12 @@ def _conforms(value, tp) -> tuple[bool, Any]:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp is float:
+        if isinstance(value, str):
+            # PyYAML (YAML 1.1) reads 1e-3 as a string; YAML 1.2 and users read a number.
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, None
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         return ok, float(value) if ok else None
     if tp is str:

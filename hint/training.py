@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets import masks, pipelines, sources
+from datasets import image_io, masks, pipelines, sources
 from hint import config as config_lib
 from hint import losses as hint_losses
 from hint.tasks.inpainter import Inpainter
@@ -90,21 +90,23 @@ def load_generator(run_dir: str) -> keras.Model:
 def build_datasets(cfg: config_lib.Config):
     """Train and validation tf.data pipelines of `({"image", "mask"}, clean)` batches."""
     d = cfg.data
-    train_clean, val_clean = sources.image_sources(
-        path=None if d.path in (None, "embedded") else d.path,
-        image_size=d.image_size,
-        channels=d.channels,
-        val_count=d.val_count,
-        flips=d.flips,
-        seed=cfg.run.seed,
-    )
+    try:
+        train_clean, val_clean = sources.image_sources(
+            path=None if d.path in (None, "embedded") else d.path,
+            image_size=d.image_size,
+            channels=d.channels,
+            val_count=d.val_count,
+            flips=d.flips,
+            seed=cfg.run.seed,
+        )
+    except (ValueError, image_io.ImageReadError) as e:
+        # An empty or unreadable folder is the user's to fix, before any training starts.
+        raise TrainingError(str(e)) from None
     mask_gen = make_mask_generator(cfg)
     train = pipelines.inpainting_pipeline(
         train_clean, mask_gen, d.batch_size, seed=cfg.run.seed, training=True
     )
-    val = pipelines.inpainting_pipeline(
-        val_clean, mask_gen, d.batch_size, seed=cfg.eval.seed, training=False
-    )
+    val = pipelines.validation_pipeline(val_clean, mask_gen, d.batch_size, seed=cfg.eval.seed)
     return train, val
 
 
@@ -303,6 +305,7 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
         steps_per_epoch=cfg.train.steps_per_epoch,
         callbacks=make_callbacks(cfg, run_dir),
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles, deterministically per seed
     )
     generator_path = os.path.join(run_dir, GENERATOR_FILE)
     if not os.path.isfile(generator_path):

@@ -61,6 +61,14 @@ def test_int_accepted_for_float(tmp_path):
     assert cfg.loss.style == 100.0 and isinstance(cfg.loss.style, float)
 
 
+def test_exponent_without_dot_is_a_float(tmp_path):
+    # PyYAML reads `1e-3` as a string (YAML 1.1); users mean a number.
+    cfg = load_config(write(tmp_path, "train:\n  lr: 1e-3\n"), ["loss.l1=2e0"])
+    assert cfg.train.lr == 1e-3 and cfg.loss.l1 == 2.0
+    with pytest.raises(ConfigError, match="expected float"):
+        load_config(None, ["train.lr=fast"])
+
+
 @pytest.mark.parametrize(
     "override, pattern",
     [

@@ -197,10 +197,14 @@ class Inpainter(keras.Model):
             d_scaled = d_loss / replicas if d_loss is not None else None
 
         g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True))
+        self.g_optimizer.apply_gradients(
+            zip(g_tape.gradient(g_scaled, g_vars), g_vars, strict=True)
+        )
         if d_scaled is not None:
             d_vars = self.discriminator.trainable_variables
-            self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True))
+            self.d_optimizer.apply_gradients(
+                zip(d_tape.gradient(d_scaled, d_vars), d_vars, strict=True)
+            )
             self._trackers["d_loss"].update_state(d_loss)
 
         self._trackers["loss"].update_state(g_loss)

@@ -7,7 +7,13 @@ import tensorflow as tf
 
 from datasets import sources
 from datasets.image_io import write_image
-from datasets.sources import ImageSource, clean_datasets, embedded_image_names, embedded_images
+from datasets.sources import (
+    ImageSource,
+    embedded_image_names,
+    embedded_images,
+    fixed_crops,
+    image_sources,
+)
 from tests.conftest import shared_data_path
 
 SIZE = 32
@@ -139,10 +145,24 @@ def test_embedded_default_loads_offline(monkeypatch):
     for image in images:
         assert image.dtype == np.float32 and image.ndim == 3 and image.shape[-1] == 3
         assert 0.0 <= image.min() and image.max() <= 1.0
-    train, val = clean_datasets(None, SIZE, seed=0)
+    train, val = image_sources(None, SIZE, seed=0)
     assert _take(train, 4).shape == (4, SIZE, SIZE, 3)
     val = np.stack(list(val.as_numpy_iterator()))
     assert val.shape == (sources.EMBEDDED_VAL_COUNT * sources.EMBEDDED_VAL_CROPS, SIZE, SIZE, 3)
+
+
+def test_fixed_crops_are_centre_crops(tmp_path):
+    image = np.random.default_rng(3).random((40, 50, 3)).astype(np.float32)
+    write_image(tmp_path / "a.tif", image, bit_depth=32)
+    write_image(tmp_path / "b.png", image[:20, :16])  # upscaled to 32x40 first
+    (tmp_path / "c.png").write_bytes(b"bad")
+    crops, messages = _caught(lambda: fixed_crops(tmp_path, SIZE, channels=3))
+    assert len(messages) == 1 and "c.png" in messages[0]
+    assert crops.shape == (2, SIZE, SIZE, 3) and crops.dtype == np.float32
+    np.testing.assert_array_equal(crops[0], image[4:36, 9:41])
+    with pytest.warns(UserWarning, match="c.png"):
+        gray = fixed_crops(tmp_path, SIZE, channels=1)
+    assert gray.shape == (2, SIZE, SIZE, 1)
 
 
 def test_shared_gray_set():

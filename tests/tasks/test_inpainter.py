@@ -41,9 +41,13 @@ def test_gan_train_step_updates_both_networks(gan):
     logs = task.train_step((x, y))
     assert {"loss", "l1", "adversarial", "d_loss", "psnr", "ssim"} <= set(logs)
     assert all(np.isfinite(float(v)) for v in logs.values())
-    assert any(not np.allclose(a, b.numpy()) for a, b in zip(g0, task.generator.trainable_weights, strict=True))
     assert any(
-        not np.allclose(a, b.numpy()) for a, b in zip(d0, task.discriminator.trainable_weights, strict=True)
+        not np.allclose(a, b.numpy())
+        for a, b in zip(g0, task.generator.trainable_weights, strict=True)
+    )
+    assert any(
+        not np.allclose(a, b.numpy())
+        for a, b in zip(d0, task.discriminator.trainable_weights, strict=True)
     )
 
 
