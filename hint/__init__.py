@@ -1,0 +1,9 @@
+"""hint: the HINT inpainting transformer and learned image restoration in Keras 3.
+
+Subpackages: `hint.layers` (one Keras layer a file), `hint.models` (backbones, discriminator,
+presets), `hint.tasks` (task models owning their train step and losses). Modules:
+`hint.config`, `hint.training`, `hint.evaluation`, `hint.inference`, `hint.summary`,
+`hint.losses`, `hint.metrics`, `hint.plots`, `hint.commands` (the `main.py` subcommands).
+"""
+
+__version__ = "0.1.0"

@@ -77,7 +77,7 @@ def model_report(cfg: config_lib.Config) -> dict:
     """The generator's (and, with an adversarial loss, the discriminator's) table."""
     size, ch = cfg.data.image_size, cfg.data.channels
     generator = training.build_generator(cfg)
-    components = list(getattr(generator, "components", [layer.name for layer in generator.layers]))
+    components = list(getattr(generator, "COMPONENTS", [layer.name for layer in generator.layers]))
     report = {
         "image_size": size,
         "generator": component_table(

@@ -1,0 +1,120 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from datasets import image_io
+from hint import inference
+from hint.models import HINTBackbone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return HINTBackbone(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
+
+
+def test_pad_to_multiple():
+    x = np.arange(5 * 7 * 2, dtype="float32").reshape(5, 7, 2)
+    p = inference.pad_to_multiple(x, 16)
+    assert p.shape == (16, 16, 2)
+    np.testing.assert_array_equal(p[:5, :7], x)
+    y = np.zeros((32, 48, 1), "float32")
+    assert inference.pad_to_multiple(y, 16) is y
+
+
+def test_any_size_and_known_pixels_unchanged(generator):
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(45, 61, 3)).astype("float32")
+    mask = np.zeros((45, 61, 1), "float32")
+    mask[10:30, 5:25] = 1
+    out = inference.inpaint_array(generator, image, mask)
+    assert out.shape == image.shape
+    keep = mask[..., 0] == 0
+    np.testing.assert_array_equal(out[keep], image[keep])
+    assert not np.allclose(out[~keep], image[~keep])
+
+
+def test_no_hole_returns_input(generator):
+    image = np.random.default_rng(1).uniform(size=(20, 20, 3)).astype("float32")
+    out = inference.inpaint_array(generator, image, np.zeros((20, 20, 1), "float32"))
+    np.testing.assert_array_equal(out, image)
+
+
+def test_gray_image(generator):
+    image = np.random.default_rng(2).uniform(size=(32, 32, 1)).astype("float32")
+    mask = np.zeros((32, 32, 1), "float32")
+    mask[4:12, 4:12] = 1
+    out = inference.inpaint_array(generator, image, mask)
+    assert out.shape == (32, 32, 1)
+
+
+def test_binarize_mask_rule():
+    m = inference.binarize_mask(np.array([[0.0, 0.002], [0.5, 1.0]], "float32"))
+    np.testing.assert_array_equal(m[..., 0], [[0, 1], [1, 1]])
+
+
+def _write_pair(folder, name, size=(24, 40), seed=0):
+    os.makedirs(folder / "img", exist_ok=True)
+    os.makedirs(folder / "msk", exist_ok=True)
+    rng = np.random.default_rng(seed)
+    image_io.write_image(str(folder / "img" / f"{name}.png"), rng.uniform(size=(*size, 3)))
+    m = np.zeros(size, "float32")
+    m[2:10, 3:12] = 1
+    image_io.write_image(str(folder / "msk" / f"{name}.png"), m)
+
+
+def test_folders_paired_by_name(tmp_path, generator):
+    for i, name in enumerate(["b", "a", "c"]):
+        _write_pair(tmp_path, name, seed=i)
+    outs = inference.inpaint_paths(
+        generator, str(tmp_path / "img"), str(tmp_path / "msk"), str(tmp_path / "out"),
+        progress=False,
+    )
+    assert sorted(os.path.basename(p) for p in outs) == ["a.png", "b.png", "c.png"]
+    assert all(os.path.isfile(p) for p in outs)
+
+
+def test_unpaired_folders_error(tmp_path, generator):
+    _write_pair(tmp_path, "a")
+    _write_pair(tmp_path, "b")
+    os.remove(tmp_path / "msk" / "b.png")
+    with pytest.raises(inference.InferenceError, match="2 images .* 1 masks"):
+        inference.inpaint_paths(generator, str(tmp_path / "img"), str(tmp_path / "msk"),
+                                str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_and_unreadable_files(tmp_path, generator):
+    _write_pair(tmp_path, "a")
+    msk = str(tmp_path / "msk" / "a.png")
+    with pytest.raises(inference.InferenceError, match="does not exist"):
+        inference.inpaint_paths(generator, str(tmp_path / "nope.png"), msk, str(tmp_path / "o.png"))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(image_io.ImageReadError):
+        inference.inpaint_paths(generator, str(bad), msk, str(tmp_path / "o.png"))
+    assert sorted(os.listdir(tmp_path)) == ["bad.png", "img", "msk"]  # nothing written
+
+
+def test_cli_errors_exit_nonzero_and_write_nothing(tmp_path):
+    """One subprocess run of main.py: a bad config key and a missing run, both exit 2."""
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("train:\n  epoch: 3\nrun:\n  dir: " + str(tmp_path / "runs") + "\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = (
+        "import sys, main\n"
+        f"a = main.main(['--config', {str(cfg)!r}])\n"
+        f"b = main.main(['inpaint', '--run', {str(tmp_path / 'none')!r}, '--image', 'x.png',"
+        " '--mask', 'm.png', '--out', 'o.png'])\n"
+        "sys.exit(10 * a + b)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 22, proc.stderr
+    assert "train.epoch" in proc.stderr and "Did you mean 'epochs'" in proc.stderr
+    assert "No trained generator" in proc.stderr
+    assert not (tmp_path / "runs").exists()
