@@ -285,6 +285,35 @@ def make_callbacks(cfg: config_lib.Config, run_dir: str, is_chief: bool = True) 
 # --------------------------------------------------------------------------- train
 
 
+def fit_task(
+    cfg: config_lib.Config,
+    run_dir: str,
+    extra_callbacks: tuple = (),
+    verbose: int = 1,
+    strategy: tf.distribute.Strategy | None = None,
+):
+    """Builds data and task inside the strategy and runs `fit`; returns (task, history, val).
+
+    This is the one training routine: `train` (the `train` command) and the tuner's trials
+    both call it, so a tuning trial is exactly a normal training run.
+    """
+    keras.utils.set_random_seed(cfg.run.seed)
+    strategy = strategy or select_strategy(cfg.train.strategy)
+    train_ds, val_ds = build_datasets(cfg)
+    with strategy.scope():
+        task = build_task(cfg)
+    history = task.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.train.epochs,
+        steps_per_epoch=cfg.train.steps_per_epoch,
+        callbacks=[*make_callbacks(cfg, run_dir), *extra_callbacks],
+        verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles, deterministically per seed
+    )
+    return task, history, val_ds
+
+
 def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) -> str:
     """Trains a model as configured; returns the run directory.
 
@@ -292,21 +321,8 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
     (`BackupAndRestore`). Afterwards the run directory holds the best generator, the CSV log,
     the history plot and a sample grid; evaluation is `hint.evaluation.evaluate_run`.
     """
-    keras.utils.set_random_seed(cfg.run.seed)
     run_dir = run_dir or make_run_dir(cfg)
-    strategy = select_strategy(cfg.train.strategy)
-    train_ds, val_ds = build_datasets(cfg)
-    with strategy.scope():
-        task = build_task(cfg)
-    task.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.train.epochs,
-        steps_per_epoch=cfg.train.steps_per_epoch,
-        callbacks=make_callbacks(cfg, run_dir),
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles, deterministically per seed
-    )
+    task, _, val_ds = fit_task(cfg, run_dir, verbose=verbose)
     generator_path = os.path.join(run_dir, GENERATOR_FILE)
     if not os.path.isfile(generator_path):
         # No validation metric was ever logged (e.g. training resumed at its last epoch).
