@@ -4,7 +4,9 @@
     python main.py train --config FILE [--set k=v ...] [--resume RUN_DIR]
     python main.py evaluate --run RUN_DIR [--data DIR]
     python main.py inpaint --run RUN_DIR --image IN --mask MASK --out OUT
+    python main.py denoise --run RUN_DIR --image IN --out OUT [--sigma 25 | --blind]
     python main.py summary [--config FILE] [--set k=v ...] [--json]
+    python main.py export --run RUN_DIR --out EXPORT_DIR [--name NAME] [--version N]
 
 Every subcommand is a function in `hint.commands`, callable in-process.
 """
@@ -15,7 +17,7 @@ import argparse
 import os
 import sys
 
-COMMANDS = ("train", "evaluate", "inpaint", "summary")
+COMMANDS = ("train", "evaluate", "inpaint", "denoise", "summary", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", required=True, help="mask file or folder (white/non-zero = hole)")
     p.add_argument("--out", required=True, help="output file or folder")
 
+    p = sub.add_parser("denoise", help="denoise an image (or a folder) with a trained run")
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="a denoising run")
+    p.add_argument("--image", required=True, help="noisy image file or folder")
+    p.add_argument("--out", required=True, help="output file or folder")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("--sigma", type=float, help="noise level, 0-255 (conditioned models)")
+    level.add_argument("--blind", action="store_true", help="no noise level (blind models)")
+
     p = sub.add_parser("summary", help="parameters and multiply-accumulates per component")
     config_args(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("export", help="export a run as a TF Serving SavedModel version")
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="EXPORT_DIR", help="export root folder")
+    p.add_argument("--name", default="hint", help="served model name (default: %(default)s)")
+    p.add_argument("--version", type=int, help="version number (default: the next free one)")
     return parser
 
 
@@ -71,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             commands.evaluate(args.run, data=args.data)
         elif args.command == "inpaint":
             commands.inpaint(args.run, args.image, args.mask, args.out)
+        elif args.command == "denoise":
+            commands.denoise(args.run, args.image, args.out, sigma=args.sigma)
         elif args.command == "summary":
             commands.summary(args.config, args.set, as_json=args.json)
+        elif args.command == "export":
+            commands.export(args.run, args.out, name=args.name, version=args.version)
     except commands.USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

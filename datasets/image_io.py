@@ -200,6 +200,26 @@ def read_image(path, channels=None):
     return _convert_channels(_to_float(_read_native(path)), channels)
 
 
+def read_image_and_depth(path, channels=None):
+    """`read_image` plus the file's bit depth: 8, 16, or 32 for float data (float TIFF, .npy).
+
+    The depth is what `write_image(..., bit_depth=...)` needs to write a result in the same
+    format, so a tool can keep 16-bit files 16-bit and float files unclipped.
+
+    Returns:
+        (float32 [H, W, C] array, bit depth).
+    """
+    _check_channels(channels)
+    native = _read_native(path)
+    if native.dtype.kind == "f":
+        depth = 32
+    elif native.dtype.itemsize >= 2:
+        depth = 16
+    else:
+        depth = 8
+    return _convert_channels(_to_float(native), channels), depth
+
+
 def probe_image(path):
     """Returns (height, width, channels) from the file header, without decoding the pixels.
 

@@ -8,6 +8,7 @@ import os
 from datasets.image_io import ImageReadError
 from hint import config as config_lib
 from hint import training
+from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
 
@@ -19,6 +20,7 @@ USER_ERRORS = (
     ImageReadError,
     VGGWeightsUnavailable,
     FileNotFoundError,
+    ExportError,
 )
 
 
@@ -69,6 +71,17 @@ def inpaint(run_dir, image, mask, out):
     return outs
 
 
+def denoise(run_dir, image, out, sigma=None):
+    """Denoises a file or a folder with a denoising run's network."""
+    from hint import inference
+
+    network = training.load_model(run_dir)
+    outs = inference.denoise_paths(network, image, out, sigma=sigma)
+    where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
+    print(f"Denoised: {where}")
+    return outs
+
+
 def summary(config_path, overrides=(), as_json=False):
     """Parameters and MACs per component of the configured generator and discriminator."""
     from hint import summary as summary_lib
@@ -80,3 +93,13 @@ def summary(config_path, overrides=(), as_json=False):
     else:
         print(summary_lib.format_report(report))
     return report
+
+
+def export(run_dir, out_dir, name="hint", version=None) -> str:
+    """Exports a run as a TF Serving SavedModel version; prints how to serve and call it."""
+    from hint import export as export_lib
+
+    path = export_lib.export_run(run_dir, out_dir, name=name, version=version)
+    print(f"Exported: {path}")
+    print(export_lib.serving_instructions(path))
+    return path

@@ -33,7 +33,9 @@ from typing import Any
 
 import yaml
 
-TASKS = ("inpaint",)
+TASKS = ("inpaint", "denoise")
+NOISE_KINDS = ("gaussian", "poisson", "salt_pepper", "speckle", "quantization", "dither")
+PIXEL_LOSSES = ("mse", "l1")
 MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
 GAN_LOSSES = ("nsgan", "lsgan", "hinge")
 STRATEGIES = ("auto", "default", "mirrored")
@@ -66,6 +68,19 @@ class MaskConfig:
 
 
 @dataclass
+class NoiseConfig:
+    """Degradations for `task: denoise` (see `datasets.degradations`); sigma in 0-255 units."""
+
+    kind: str = "gaussian"
+    sigma: float = 25.0
+    sigma_range: list[float] | None = None
+    clip: bool = False
+    peak: float = 30.0
+    amount: float = 0.05
+    bits: int = 4
+
+
+@dataclass
 class DataConfig:
     """Image source, crops and batches."""
 
@@ -76,6 +91,7 @@ class DataConfig:
     batch_size: int = 4
     flips: str = "horizontal"
     mask: MaskConfig = field(default_factory=MaskConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
 @dataclass
@@ -109,6 +125,7 @@ class LossConfig:
     adversarial: float = 0.01
     gan: str = "lsgan"
     vgg_weights: str = "imagenet"
+    pixel: str = "mse"  # task: denoise
 
 
 @dataclass
@@ -134,6 +151,7 @@ class EvalConfig:
     per_bucket: int = 8
     seed: int = 2024
     samples: int = 6
+    sigmas: list[float] = field(default_factory=lambda: [15.0, 25.0, 50.0])  # task: denoise
 
 
 @dataclass
@@ -488,6 +506,10 @@ def validate(cfg: Config) -> None:
     if d.path is not None and d.path != "embedded" and not os.path.isdir(d.path):
         raise ConfigError(f"'data.path' is not a folder. Received: data.path={d.path!r}")
     _choice(d.mask.kind, MASK_KINDS, "data.mask.kind")
+    _validate_noise(d.noise)
+    _choice(cfg.loss.pixel, PIXEL_LOSSES, "loss.pixel")
+    for s in cfg.eval.sigmas:
+        _positive(s, "eval.sigmas", allow_zero=True)
     for k, w in d.mask.weights.items():
         _choice(k, [m for m in MASK_KINDS if m != "mix"], "data.mask.weights key")
         _positive(w, f"data.mask.weights.{k}", allow_zero=True)
@@ -526,3 +548,22 @@ def validate(cfg: Config) -> None:
             "'model.init_from' must be an existing run directory or .keras file. "
             f"Received: model.init_from={cfg.model.init_from!r}"
         )
+
+
+def _validate_noise(n: NoiseConfig) -> None:
+    _choice(n.kind, NOISE_KINDS, "data.noise.kind")
+    _positive(n.sigma, "data.noise.sigma", allow_zero=True)
+    if n.sigma_range is not None:
+        lo_hi = n.sigma_range
+        if len(lo_hi) != 2 or lo_hi[0] < 0 or lo_hi[1] < lo_hi[0]:
+            raise ConfigError(
+                "'data.noise.sigma_range' must be [low, high] with 0 <= low <= high (0-255 "
+                f"units). Received: data.noise.sigma_range={lo_hi}"
+            )
+    _positive(n.peak, "data.noise.peak")
+    if not 0.0 <= n.amount <= 1.0:
+        raise ConfigError(
+            f"'data.noise.amount' must be in [0, 1]. Received: data.noise.amount={n.amount}"
+        )
+    if not 1 <= n.bits <= 16:
+        raise ConfigError(f"'data.noise.bits' must be in 1..16. Received: data.noise.bits={n.bits}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 
+import keras
 import numpy as np
 from tabulate import tabulate
 
@@ -23,7 +24,9 @@ from hint import training
 METRICS = ("psnr", "ssim", "mae", "mse")
 
 
-def evaluate_inpainting(generator, images: np.ndarray, masks_by_bucket: dict, batch_size=8):
+def evaluate_inpainting(
+    generator, images: np.ndarray, masks_by_bucket: dict, batch_size=8, progress=False
+):
     """Per-image metrics per bucket.
 
     Args:
@@ -31,12 +34,15 @@ def evaluate_inpainting(generator, images: np.ndarray, masks_by_bucket: dict, ba
         images: float32 [N, H, W, C] clean images in [0, 1].
         masks_by_bucket: bucket label -> float32 [M, H, W, 1] masks (1 = hole).
         batch_size: images per forward pass. Defaults to 8.
+        progress: show a progress bar. Defaults to False.
 
     Returns:
         bucket label -> {metric -> np.ndarray of M per-image values}.
     """
     results = {}
     n = len(images)
+    total = sum(len(m) for m in masks_by_bucket.values())
+    bar = keras.utils.Progbar(total, unit_name="image") if progress else None
     for bucket, bucket_masks in masks_by_bucket.items():
         values = {m: [] for m in METRICS}
         for start in range(0, len(bucket_masks), batch_size):
@@ -50,6 +56,8 @@ def evaluate_inpainting(generator, images: np.ndarray, masks_by_bucket: dict, ba
             values["ssim"].append(hint_metrics.ssim(out, clean).numpy())
             values["mae"].append(hint_metrics.mae(out, clean).numpy())
             values["mse"].append(hint_metrics.mse(out, clean).numpy())
+            if bar is not None:
+                bar.add(len(m))
         results[bucket] = {k: np.concatenate(v) for k, v in values.items()}
     return results
 
@@ -64,10 +72,10 @@ def summary_table(per_image: dict) -> list[dict]:
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], first: str = "hole ratio") -> str:
     return tabulate(
         [[r["bucket"], r["n"], r["psnr"], r["ssim"], r["mae"], r["mse"]] for r in rows],
-        headers=("hole ratio", "images", "PSNR (dB)", "SSIM", "L1 (MAE)", "MSE"),
+        headers=(first, "images", "PSNR (dB)", "SSIM", "L1 (MAE)", "MSE"),
         floatfmt=("", "", ".2f", ".4f", ".4f", ".5f"),
     )
 
@@ -89,21 +97,107 @@ def evaluation_images(cfg, data: str | None = None) -> np.ndarray:
     return np.stack([x.numpy() for x in val])
 
 
+def add_noise(images: np.ndarray, sigma: float, seed: int, clip: bool = False) -> np.ndarray:
+    """Adds white Gaussian noise of `sigma` (0-255 units) with a fixed seed, per image."""
+    rng = np.random.default_rng([seed, int(round(sigma * 100))])
+    noisy = images + rng.normal(0.0, sigma / 255.0, size=images.shape).astype(np.float32)
+    return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def evaluate_denoising(network, images, sigmas, seed=0, clip=False, progress=False):
+    """Per-image metrics per Gaussian noise level.
+
+    Args:
+        network: a denoiser with input `image` (and `noise_level` if conditioned).
+        images: float32 [N, H, W, C] clean images, or a list of [H, W, C] of any sizes.
+        sigmas: noise levels in 0-255 units.
+        seed: noise seed (the same noisy images on every run). Defaults to 0.
+        clip: clip the noisy images to [0, 1] (benchmarks do not). Defaults to False.
+        progress: show a progress bar. Defaults to False.
+
+    Returns:
+        "sigma=S" -> {metric -> np.ndarray of N per-image values}; outputs are clipped to
+        [0, 1] before measuring.
+    """
+    from hint import inference
+
+    bar = keras.utils.Progbar(len(sigmas) * len(images), unit_name="image") if progress else None
+    results = {}
+    for sigma in sigmas:
+        values = {m: [] for m in METRICS}
+        for i, clean in enumerate(images):
+            noisy = add_noise(clean[None], sigma, seed + i, clip)[0]
+            out = inference.denoise_array(network, noisy, sigma=sigma)[None]
+            ref = clean[None]
+            values["psnr"].append(hint_metrics.psnr(out, ref).numpy())
+            values["ssim"].append(hint_metrics.ssim(out, ref).numpy())
+            values["mae"].append(hint_metrics.mae(out, ref).numpy())
+            values["mse"].append(hint_metrics.mse(out, ref).numpy())
+            if bar is not None:
+                bar.add(1)
+        results[f"sigma={sigma:g}"] = {k: np.concatenate(v) for k, v in values.items()}
+    return results
+
+
 def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) -> list[dict]:
-    """Evaluates a run's best generator; writes `eval/metrics.{csv,json,png}`."""
+    """Evaluates a run's best network; writes `eval/metrics.{csv,json,png}`."""
     cfg = training.load_run_config(run_dir)
-    generator = training.load_generator(run_dir)
+    generator = training.load_model(run_dir)
+    if cfg.task == "denoise":
+        return _evaluate_denoising_run(cfg, run_dir, generator, data, verbose)
     images = evaluation_images(cfg, data)
     eval_masks = masks.evaluation_masks(
         cfg.data.image_size, per_bucket=cfg.eval.per_bucket, seed=cfg.eval.seed
     )
-    rows = summary_table(evaluate_inpainting(generator, images, eval_masks))
+    rows = summary_table(evaluate_inpainting(generator, images, eval_masks, progress=verbose))
     out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))
     write_results(rows, out_dir)
     if verbose:
         print(format_table(rows))
         print(f"Evaluation ({len(images)} images) saved to {out_dir}")
     return rows
+
+
+def _evaluate_denoising_run(cfg, run_dir, network, data, verbose):
+    if data is not None:
+        files = image_io.list_images(data)
+        if not files:
+            raise training.TrainingError(f"No images found in {data}")
+        images = [image_io.read_image(f, channels=cfg.data.channels) for f in files]
+    else:
+        images = evaluation_images(cfg, None)
+    per_image = evaluate_denoising(
+        network,
+        images,
+        cfg.eval.sigmas,
+        seed=cfg.eval.seed,
+        clip=cfg.data.noise.clip,
+        progress=verbose,
+    )
+    rows = summary_table(per_image)
+    out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))
+    write_results(rows, out_dir)
+    _denoising_figure(network, images, cfg, os.path.join(out_dir, "samples.png"))
+    if verbose:
+        print(format_table(rows, first="noise"))
+        print(f"Evaluation ({len(images)} images) saved to {out_dir}")
+    return rows
+
+
+def _denoising_figure(network, images, cfg, path, crop=96, rows=3):
+    """noisy | denoised | clean crops at the middle evaluation sigma."""
+    from hint import inference, plots
+
+    sigma = cfg.eval.sigmas[len(cfg.eval.sigmas) // 2]
+    grid = []
+    for i, clean in enumerate(images[:rows]):
+        noisy = add_noise(clean[None], sigma, cfg.eval.seed + i, cfg.data.noise.clip)[0]
+        out = inference.denoise_array(network, noisy, sigma=sigma)
+        h, w = clean.shape[:2]
+        t, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        window = (slice(t, t + crop), slice(left, left + crop))
+        grid.append((noisy[window].clip(0, 1), out[window], clean[window]))
+    plots.sample_grid(grid, path, titles=(f"noisy (sigma {sigma:g})", "denoised", "clean"))
 
 
 def write_results(rows: list[dict], out_dir: str) -> None:

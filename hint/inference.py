@@ -163,3 +163,120 @@ def _progress(n):
     import keras
 
     return keras.utils.Progbar(n, unit_name="image")
+
+
+# --------------------------------------------------------------------------- denoising
+
+
+def _input_names(network) -> set[str]:
+    return {t.name for t in network.inputs}
+
+
+def _denoise_whole(network, image: np.ndarray, sigma: float | None) -> np.ndarray:
+    """One forward pass on an [H, W, C] image whose sides are multiples of `MULTIPLE`."""
+    inputs = {"image": image[None]}
+    if "noise_level" in _input_names(network):
+        inputs["noise_level"] = np.full((1, *image.shape[:2], 1), sigma / 255.0, np.float32)
+    return np.asarray(network(inputs, training=False))[0]
+
+
+def denoise_array(
+    network,
+    image: np.ndarray,
+    sigma: float | None = None,
+    tile: int = 512,
+    margin: int = 32,
+    clip: bool = True,
+) -> np.ndarray:
+    """Denoises one image of any size, in overlapping tiles when it is large.
+
+    Large images are cut into `tile` x `tile` windows that overlap by `2 * margin`; each window
+    contributes only its centre (its outer `margin` pixels are recomputed by the neighbour), so
+    with `margin` at least half the network's receptive field (DnCNN-17: 17 px) the tiled
+    result equals the whole-image result while memory stays bounded by the tile size.
+
+    Args:
+        network: a denoiser with input `image` (and `noise_level` when noise-conditioned).
+        image: float32 [H, W, C] (values may lie outside [0, 1], e.g. unclipped noise).
+        sigma: noise level in 0-255 units; required by noise-conditioned networks, ignored by
+            blind ones. Defaults to None.
+        tile: window side in pixels (a multiple of 16). Defaults to 512.
+        margin: overlap half-width in pixels (a multiple of 16). Defaults to 32.
+        clip: clip the output to [0, 1]. Defaults to True.
+
+    Returns:
+        float32 [H, W, C] denoised image.
+    """
+    conditioned = "noise_level" in _input_names(network)
+    if conditioned and sigma is None:
+        raise InferenceError("This model is noise-level conditioned: give --sigma (0-255).")
+    if sigma is not None and sigma < 0:
+        raise InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
+    if tile % MULTIPLE or margin % MULTIPLE or tile <= 2 * margin:
+        raise InferenceError(
+            f"tile and margin must be multiples of {MULTIPLE} with tile > 2 * margin. "
+            f"Received: tile={tile}, margin={margin}"
+        )
+    want = network.inputs[0].shape[-1]
+    h, w, c = image.shape
+    if c != want:
+        if want == 1:  # a gray model denoises each colour channel on its own
+            planes = [
+                denoise_array(network, image[..., i : i + 1], sigma, tile, margin, clip)
+                for i in range(c)
+            ]
+            return np.concatenate(planes, axis=-1)
+        if want == 3 and c == 1:
+            out = denoise_array(network, np.repeat(image, 3, -1), sigma, tile, margin, clip)
+            return out.mean(axis=-1, keepdims=True)
+        raise InferenceError(f"The model expects {want} channels; the image has {c}.")
+    padded = pad_to_multiple(image.astype(np.float32))
+    ph, pw = padded.shape[:2]
+    if ph <= tile and pw <= tile:
+        out = _denoise_whole(network, padded, sigma)
+    else:
+        out = np.empty_like(padded)
+        step = tile - 2 * margin
+        for top in range(0, ph, step):
+            for left in range(0, pw, step):
+                # Window with `margin` of context on every side that has image there.
+                t0, l0 = max(0, top - margin), max(0, left - margin)
+                t1, l1 = min(ph, top + step + margin), min(pw, left + step + margin)
+                window = _denoise_whole(network, padded[t0:t1, l0:l1], sigma)
+                b, r = min(ph, top + step), min(pw, left + step)
+                out[top:b, left:r] = window[top - t0 : b - t0, left - l0 : r - l0]
+    out = out[:h, :w]
+    return np.clip(out, 0.0, 1.0) if clip else out
+
+
+def denoise_paths(
+    network, image: str, out: str, sigma: float | None = None, progress: bool = True
+) -> list[str]:
+    """Denoises a file or a folder of images into `out` (file or folder), keeping formats.
+
+    8/16-bit PNG, JPEG and TIFF are written back at their bit depth; float32 TIFF and `.npy`
+    inputs keep their values unclipped in and out, so benchmark-style noisy files work.
+    """
+    if not os.path.exists(image):
+        raise InferenceError(f"The image path does not exist: {image}")
+    if sigma is not None and sigma < 0:
+        raise InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
+    if os.path.isdir(image):
+        files = image_io.list_images(image)
+        if not files:
+            raise InferenceError(f"No images found in {image}")
+        outs = [os.path.join(out, os.path.relpath(f, image)) for f in files]
+    else:
+        if os.path.isdir(out):
+            raise InferenceError(f"--out must be a file name when --image is a file: {out}")
+        files, outs = [image], [out]
+    bar = _progress(len(files)) if progress and len(files) > 1 else None
+    for src, dst in zip(files, outs, strict=True):
+        data, depth = image_io.read_image_and_depth(src)
+        if os.path.splitext(dst)[1].lower() in (".jpg", ".jpeg", ".bmp") and depth == 16:
+            depth = 8
+        result = denoise_array(network, data, sigma=sigma, clip=depth != 32)
+        image_io.write_image(dst, result, bit_depth=depth)
+        if bar is not None:
+            bar.add(1)
+    return outs

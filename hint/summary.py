@@ -81,7 +81,7 @@ def model_report(cfg: config_lib.Config) -> dict:
     report = {
         "image_size": size,
         "generator": component_table(
-            generator, components, {"image": (size, size, ch), "mask": (size, size, 1)}
+            generator, components, {t.name: (size, size, t.shape[-1]) for t in generator.inputs}
         ),
     }
     discriminator = training.build_discriminator(cfg)

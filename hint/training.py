@@ -5,12 +5,13 @@ A run directory holds everything a run produced:
 ```
 runs/NAME/
   config.yaml              resolved config (every key, defaults filled in)
-  generator.keras          best generator by validation PSNR (loaded with safe_mode=True)
-  checkpoints/last.weights.h5  generator + discriminator + optimizers after the last epoch
+  model.keras              best network by validation PSNR (loaded with safe_mode=True)
+  checkpoints/last.weights.h5  network (+ discriminator) + optimizers after the last epoch
   backup/                  BackupAndRestore state: rerunning resumes from the last epoch
   log.csv                  per-epoch losses and metrics (CSVLogger)
   plots/history.png        loss / metric curves
-  samples/samples.png      masked input | mask | output | ground truth
+  samples/samples.png      masked input | mask | output | ground truth (inpainting) or
+                           noisy | denoised | clean (denoising)
   eval/                    evaluation tables (CSV, JSON) and figure
   tensorboard/             only with train.tensorboard: true
 ```
@@ -30,9 +31,11 @@ import tensorflow as tf
 from datasets import image_io, masks, pipelines, sources
 from hint import config as config_lib
 from hint import losses as hint_losses
+from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
 
-GENERATOR_FILE = "generator.keras"
+MODEL_FILE = "model.keras"
+GENERATOR_FILE = MODEL_FILE  # the inpainting network is its generator
 
 
 class TrainingError(RuntimeError):
@@ -74,14 +77,17 @@ def load_run_config(run_dir: str) -> config_lib.Config:
     return config_lib.load_config(path)
 
 
-def load_generator(run_dir: str) -> keras.Model:
-    """Loads a run's best generator with `safe_mode=True`."""
-    path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, GENERATOR_FILE)
+def load_model(run_dir: str) -> keras.Model:
+    """Loads a run's best network (or a `.keras` file) with `safe_mode=True`."""
+    path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise TrainingError(f"No trained generator at {path}: train the run first.")
     import hint.models  # noqa: F401  (registers the classes the file refers to)
 
     return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+load_generator = load_model
 
 
 # --------------------------------------------------------------------------- data
@@ -102,12 +108,39 @@ def build_datasets(cfg: config_lib.Config):
     except (ValueError, image_io.ImageReadError) as e:
         # An empty or unreadable folder is the user's to fix, before any training starts.
         raise TrainingError(str(e)) from None
+    if cfg.task == "denoise":
+        noise = make_degradation(cfg)
+        train = pipelines.denoising_pipeline(
+            train_clean, noise, d.batch_size, seed=cfg.run.seed, training=True
+        )
+        val = pipelines.denoising_pipeline(
+            val_clean, noise, d.batch_size, seed=cfg.eval.seed, training=False
+        )
+        return train, val
     mask_gen = make_mask_generator(cfg)
     train = pipelines.inpainting_pipeline(
         train_clean, mask_gen, d.batch_size, seed=cfg.run.seed, training=True
     )
     val = pipelines.validation_pipeline(val_clean, mask_gen, d.batch_size, seed=cfg.eval.seed)
     return train, val
+
+
+def make_degradation(cfg: config_lib.Config, sigma: float | None = None):
+    """The configured noise model; `sigma` (0-255) fixes a Gaussian level, e.g. to evaluate."""
+    from datasets import degradations
+
+    n = cfg.data.noise
+    if sigma is not None:
+        return degradations.make_degradation("gaussian", sigma=sigma, clip=n.clip)
+    params = {
+        "gaussian": {"sigma": n.sigma, "sigma_range": n.sigma_range, "clip": n.clip},
+        "poisson": {"peak": n.peak},
+        "salt_pepper": {"amount": n.amount},
+        "speckle": {"sigma": n.sigma},
+        "quantization": {"bits": n.bits},
+        "dither": {"bits": n.bits},
+    }[n.kind]
+    return degradations.make_degradation(n.kind, **params)
 
 
 def make_mask_generator(cfg: config_lib.Config) -> masks.MaskGenerator:
@@ -133,8 +166,10 @@ def build_discriminator(cfg: config_lib.Config) -> keras.Model | None:
     return cls(image_channels=cfg.data.channels, filters=d.filters, spectral_norm=d.spectral_norm)
 
 
-def build_task(cfg: config_lib.Config) -> Inpainter:
+def build_task(cfg: config_lib.Config) -> keras.Model:
     """Builds and compiles the task model inside the current strategy scope."""
+    if cfg.task == "denoise":
+        return build_denoiser(cfg)
     vgg_weights = cfg.loss.vgg_weights
     if cfg.loss.perceptual > 0 or cfg.loss.style > 0:
         # Fails before the first step with instructions when VGG19 weights are missing.
@@ -167,6 +202,26 @@ def build_task(cfg: config_lib.Config) -> Inpainter:
             "mask": tf.zeros((1, size, size, 1)),
         }
     )
+    return task
+
+
+def build_denoiser(cfg: config_lib.Config) -> Denoiser:
+    backbone = build_generator(cfg)
+    if cfg.model.init_from:
+        init_from(backbone, None, cfg.model.init_from)
+    freeze(backbone, cfg.model.freeze)
+    task = Denoiser(backbone, name="denoiser")
+    t = cfg.train
+    task.compile(
+        optimizer=t.optimizer,
+        learning_rate=t.lr,
+        beta_1=t.beta_1,
+        beta_2=t.beta_2,
+        loss=cfg.loss.pixel,
+        jit_compile=t.jit_compile,
+    )
+    size, ch = cfg.data.image_size, cfg.data.channels
+    task({"image": tf.zeros((1, size, size, ch)), "noise_level": tf.zeros((1, size, size, 1))})
     return task
 
 
@@ -212,8 +267,8 @@ def freeze(model: keras.Model, patterns: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- callbacks
 
 
-class BestGeneratorCheckpoint(keras.callbacks.Callback):
-    """Saves the generator as a `.keras` file, atomically, when `monitor` improves."""
+class BestModelCheckpoint(keras.callbacks.Callback):
+    """Saves the task's network as a `.keras` file, atomically, when `monitor` improves."""
 
     def __init__(self, path, monitor="val_psnr", mode="max"):
         super().__init__()
@@ -228,7 +283,7 @@ class BestGeneratorCheckpoint(keras.callbacks.Callback):
             return
         if self.sign * float(value) > self.best:
             self.best = self.sign * float(value)
-            save_model_atomic(self.model.generator, self.path)
+            save_model_atomic(self.model.backbone, self.path)
 
 
 class LastCheckpoint(keras.callbacks.Callback):
@@ -273,7 +328,7 @@ def make_callbacks(cfg: config_lib.Config, run_dir: str, is_chief: bool = True) 
     ]
     if is_chief:
         callbacks += [
-            BestGeneratorCheckpoint(os.path.join(run_dir, GENERATOR_FILE)),
+            BestModelCheckpoint(os.path.join(run_dir, MODEL_FILE)),
             LastCheckpoint(os.path.join(ckpt_dir, "last.weights.h5")),
             keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
         ]
@@ -323,30 +378,40 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
     """
     run_dir = run_dir or make_run_dir(cfg)
     task, _, val_ds = fit_task(cfg, run_dir, verbose=verbose)
-    generator_path = os.path.join(run_dir, GENERATOR_FILE)
-    if not os.path.isfile(generator_path):
+    model_path = os.path.join(run_dir, MODEL_FILE)
+    if not os.path.isfile(model_path):
         # No validation metric was ever logged (e.g. training resumed at its last epoch).
-        save_model_atomic(task.generator, generator_path)
-    write_reports(cfg, run_dir, load_generator(run_dir), val_ds)
+        save_model_atomic(task.backbone, model_path)
+    write_reports(cfg, run_dir, load_model(run_dir), val_ds)
     return run_dir
 
 
-def write_reports(cfg, run_dir, generator, val_ds) -> None:
-    """History plot and sample grid from the best generator on validation batches."""
+def write_reports(cfg, run_dir, network, val_ds) -> None:
+    """History plot and sample grid from the best network on validation batches."""
     from hint import plots
     from hint.metrics import composite
 
     log = os.path.join(run_dir, "log.csv")
     if os.path.isfile(log):
         plots.plot_history(log, os.path.join(run_dir, "plots", "history.png"))
+    if cfg.eval.samples <= 0:
+        return
     rows = []
     for x, clean in val_ds:
-        pred = composite(generator(x, training=False), x["image"], x["mask"]).numpy()
-        for i in range(pred.shape[0]):
-            rows.append((x["image"][i].numpy(), x["mask"][i].numpy(), pred[i], clean[i].numpy()))
-            if len(rows) >= max(cfg.eval.samples, 1):
-                break
-        if len(rows) >= max(cfg.eval.samples, 1):
+        image, target = x["image"].numpy(), clean.numpy()
+        if cfg.task == "denoise":
+            names = {t.name for t in network.inputs}
+            inputs = {k: v for k, v in x.items() if k in names}
+            pred = network(inputs, training=False).numpy().clip(0, 1)
+            rows += [(image[i].clip(0, 1), pred[i], target[i]) for i in range(len(pred))]
+        else:
+            mask = x["mask"].numpy()
+            pred = composite(network(x, training=False), image, mask).numpy()
+            rows += [(image[i], mask[i], pred[i], target[i]) for i in range(len(pred))]
+        if len(rows) >= cfg.eval.samples:
             break
-    if rows and cfg.eval.samples > 0:
-        plots.sample_grid(rows, os.path.join(run_dir, "samples", "samples.png"))
+    titles = ("noisy", "denoised", "clean") if cfg.task == "denoise" else None
+    kwargs = {"titles": titles} if titles else {}
+    plots.sample_grid(
+        rows[: cfg.eval.samples], os.path.join(run_dir, "samples", "samples.png"), **kwargs
+    )

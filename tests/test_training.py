@@ -56,7 +56,7 @@ def test_train_evaluate_inpaint_end_to_end(tmp_path, monkeypatch):
     training.train(cfg, run_dir, verbose=0)
     for rel in (
         "config.yaml",
-        "generator.keras",
+        "model.keras",
         "log.csv",
         "checkpoints/last.weights.h5",
         "plots/history.png",

@@ -136,6 +136,11 @@ class Inpainter(keras.Model):
             self.d_optimizer.build(self.discriminator.trainable_variables)
 
     @property
+    def backbone(self):
+        """The network a run ships: the generator."""
+        return self.generator
+
+    @property
     def use_discriminator(self):
         weights = getattr(self, "loss_weights_", {})
         return self.discriminator is not None and weights.get("adversarial", 0) > 0
