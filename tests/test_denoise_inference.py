@@ -1,0 +1,94 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from datasets import image_io
+from hint import inference
+
+
+def conv_denoiser(channels=1, conditioned=False, depth=5):
+    """A small residual conv net (receptive field 2 * depth + 1) standing in for DnCNN."""
+    image = keras.Input((None, None, channels), name="image")
+    inputs, x = [image], image
+    if conditioned:
+        level = keras.Input((None, None, 1), name="noise_level")
+        inputs.append(level)
+        x = keras.layers.Concatenate()([image, level])
+    for _ in range(depth - 1):
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    noise = keras.layers.Conv2D(channels, 3, padding="same")(x)
+    out = keras.layers.Subtract(name="denoised")([image, noise])
+    return keras.Model(inputs, out)
+
+
+def test_tiled_equals_whole_image():
+    net = conv_denoiser(depth=5)  # receptive field 11 px < margin 16
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(100, 90, 1)).astype("float32")
+    whole = inference.denoise_array(net, image, tile=512, margin=32)
+    tiled = inference.denoise_array(net, image, tile=48, margin=16)
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_conditioned_needs_sigma_and_uses_it():
+    net = conv_denoiser(conditioned=True)
+    image = np.random.default_rng(1).uniform(size=(32, 32, 1)).astype("float32")
+    with pytest.raises(inference.InferenceError, match="--sigma"):
+        inference.denoise_array(net, image)
+    a = inference.denoise_array(net, image, sigma=10, clip=False)
+    b = inference.denoise_array(net, image, sigma=50, clip=False)
+    assert not np.allclose(a, b)
+
+
+def test_negative_sigma_is_an_error():
+    net = conv_denoiser(conditioned=True)
+    with pytest.raises(inference.InferenceError, match="sigma must be >= 0"):
+        inference.denoise_array(net, np.zeros((16, 16, 1), "float32"), sigma=-5)
+
+
+def test_gray_model_on_colour_image_and_odd_sizes():
+    net = conv_denoiser(channels=1)
+    image = np.random.default_rng(2).uniform(size=(21, 35, 3)).astype("float32")
+    out = inference.denoise_array(net, image)
+    assert out.shape == image.shape and out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("ext, depth", [(".png", 16), (".tif", 32), (".npy", 32), (".png", 8)])
+def test_formats_are_kept(tmp_path, ext, depth):
+    net = conv_denoiser(channels=1)
+    rng = np.random.default_rng(3)
+    noisy = (0.5 + rng.normal(0, 0.4, size=(24, 24))).astype("float32")  # outside [0, 1]
+    src = str(tmp_path / f"noisy{ext}")
+    image_io.write_image(src, noisy, bit_depth=depth)
+    dst = str(tmp_path / f"clean{ext}")
+    inference.denoise_paths(net, src, dst, progress=False)
+    out, out_depth = image_io.read_image_and_depth(dst)
+    assert out_depth == depth and out.shape == (24, 24, 1)
+    expected = inference.denoise_array(net, image_io.read_image(src), clip=depth != 32)
+    tol = 1e-6 if depth == 32 else 1.0 / (2**depth - 1)
+    np.testing.assert_allclose(out, expected, atol=tol)
+    if depth == 32:
+        assert out.min() < 0 or out.max() > 1  # float formats are not clipped
+
+
+def test_folder_and_bad_inputs(tmp_path):
+    net = conv_denoiser(channels=1)
+    os.makedirs(tmp_path / "in" / "sub")
+    for name in ("a.png", "sub/b.png"):
+        image_io.write_image(str(tmp_path / "in" / name), np.full((16, 16), 0.5, "float32"))
+    outs = inference.denoise_paths(net, str(tmp_path / "in"), str(tmp_path / "out"), progress=False)
+    assert sorted(os.path.relpath(p, tmp_path / "out") for p in outs) == ["a.png", "sub/b.png"]
+
+    with pytest.raises(inference.InferenceError, match="does not exist"):
+        inference.denoise_paths(net, str(tmp_path / "missing.png"), str(tmp_path / "x.png"))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    with pytest.raises(image_io.ImageReadError, match="bad.png"):
+        inference.denoise_paths(net, str(bad), str(tmp_path / "y.png"))
+    with pytest.raises(inference.InferenceError, match="sigma must be >= 0"):
+        inference.denoise_paths(
+            net, str(tmp_path / "in" / "a.png"), str(tmp_path / "z.png"), sigma=-1
+        )
+    assert not any((tmp_path / n).exists() for n in ("x.png", "y.png", "z.png"))
