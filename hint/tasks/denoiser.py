@@ -100,7 +100,8 @@ class Denoiser(keras.Model):
         with tf.GradientTape() as tape:
             pred = self(x, training=True)
             loss = self._loss(target, pred)
-        grads = tape.gradient(loss / replicas, variables)
+            scaled = loss / replicas  # inside the tape, or it has no gradient
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         return self._update(loss, target, pred)
 
