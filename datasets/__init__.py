@@ -8,9 +8,19 @@ This package depends on TensorFlow, NumPy, Pillow and scikit-image only; it neve
   or from the photographs bundled with scikit-image), `fixed_crops`, `embedded_images`.
 - `datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / folder / mix, stateless
   and seeded, inside tf.data) and `evaluation_masks` (fixed masks by hole-ratio bucket).
-- `datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`.
+- `datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`,
+  `denoising_pipeline`.
+- `datasets.degradations`: `make_degradation` (gaussian / poisson / salt_pepper / speckle /
+  quantization / dither / dropout, stateless and seeded, inside tf.data).
 """
 
+from datasets.degradations import (
+    DEGRADATION_KINDS,
+    Degradation,
+    degradation_config,
+    degradation_from_config,
+    make_degradation,
+)
 from datasets.image_io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -32,6 +42,7 @@ from datasets.masks import (
 )
 from datasets.pipelines import (
     degrade,
+    denoising_pipeline,
     evaluation_pipeline,
     inpainting_pipeline,
     validation_pipeline,
@@ -47,6 +58,8 @@ from datasets.sources import (
 
 __all__ = [
     "DEFAULT_MIX_WEIGHTS",
+    "DEGRADATION_KINDS",
+    "Degradation",
     "EMBEDDED_IMAGES",
     "EVALUATION_BUCKETS",
     "IMAGE_EXTENSIONS",
@@ -56,7 +69,10 @@ __all__ = [
     "MaskGenerator",
     "atomic_write",
     "bucket_name",
+    "degradation_config",
+    "degradation_from_config",
     "degrade",
+    "denoising_pipeline",
     "embedded_image_names",
     "embedded_images",
     "evaluation_masks",
@@ -67,6 +83,7 @@ __all__ = [
     "inpainting_pipeline",
     "list_images",
     "load_mask_folder",
+    "make_degradation",
     "probe_image",
     "read_image",
     "validation_pipeline",

@@ -18,6 +18,8 @@ Flow::
   `datasets.masks.evaluation_masks`, one finite dataset per hole-ratio bucket. Pair i uses crop
   ``i % N`` and mask ``i % M`` for i < max(N, M), so every crop and every mask of a bucket is used
   at least once and the pairing never changes.
+- `denoising_pipeline`: clean crops and degraded copies (`datasets.degradations`: Gaussian,
+  Poisson, ... noise) -> ``({"image": noisy, "noise_level": sigma_map}, clean)`` batches.
 
 Masks are generated with stateless ops from per-example seeds, so the stream of a seed does not
 depend on the global TF seed or on the number of parallel calls. For several input pipelines
@@ -36,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets import _seeds
+from datasets.degradations import SALT_DEGRADATION, as_degradation
 
 
 def _check_batch_size(batch_size):
@@ -162,3 +165,67 @@ def evaluation_pipeline(clean_images, masks_by_bucket, batch_size=8):
         )
         result[name] = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     return result
+
+
+def denoising_pipeline(clean_ds, degradation, batch_size, seed, training=True):
+    """Pairs clean crops with degraded copies (noise, dithering, dropout...) and batches them.
+
+    Example k is degraded with the seed ``fold_in((seed, SALT_DEGRADATION), k)``, so the stream
+    is deterministic per (seed, example index) like `inpainting_pipeline`; give each replica's
+    pipeline its own ``seed``. Degradations that ignore the seed (`Degradation.batchable`:
+    quantization, dithering) are applied to whole batches, which amortises dithering's per-call
+    NumPy overhead.
+
+    Args:
+        clean_ds: Dataset of float32 [H, W, C] clean images (e.g. `ImageSource.train()`).
+        degradation: A `datasets.degradations.Degradation`, a kind name (``"gaussian"``) or a
+            ``{"kind": ..., **params}`` dict (e.g. a YAML section).
+        batch_size: Examples per batch.
+        seed: Integer seed of the degradations.
+        training: ``True`` drops the last partial batch (static batch shape); ``False`` keeps
+            it (validation: each crop then always gets the same degradation). Defaults to
+            ``True``.
+
+    Returns:
+        Dataset of ``({"image": degraded, "noise_level": sigma_map}, clean)`` with degraded /
+        clean float32 [B, H, W, C] and sigma_map float32 [B, H, W, 1] (per-pixel noise standard
+        deviation in [0, 1] units); kind ``"dropout"`` adds ``"mask"`` [B, H, W, 1] (1 = dropped).
+
+    Example:
+
+    >>> train, val = image_sources(None, 40, channels=1, seed=1, flips="both")
+    >>> ds = denoising_pipeline(train, {"kind": "gaussian", "sigma_range": [0, 55]}, 128, seed=1)
+    """
+    _check_batch_size(batch_size)
+    _seeds.check_seed(seed)
+    spec = clean_ds.element_spec
+    if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 3:
+        raise ValueError(
+            "`clean_ds` must yield single float32 [H, W, C] images. "
+            f"Received: clean_ds.element_spec={spec!r}"
+        )
+    degradation = as_degradation(degradation)
+    base = _seeds.base_seed(seed, SALT_DEGRADATION)
+
+    def pack(outputs, clean):
+        inputs = {"image": outputs[0], "noise_level": outputs[1]}
+        if len(outputs) > 2:
+            inputs["mask"] = outputs[2]
+        return inputs, clean
+
+    auto = tf.data.AUTOTUNE
+    if getattr(degradation, "batchable", False):
+        ds = clean_ds.batch(batch_size, drop_remainder=training)
+        ds = ds.map(
+            lambda clean: pack(degradation(clean, base), clean),
+            num_parallel_calls=auto,
+            deterministic=True,
+        )
+    else:
+        ds = clean_ds.enumerate().map(
+            lambda k, clean: pack(degradation(clean, _seeds.fold_in(base, k)), clean),
+            num_parallel_calls=auto,
+            deterministic=True,
+        )
+        ds = ds.batch(batch_size, drop_remainder=training)
+    return ds.prefetch(auto)

@@ -1,7 +1,17 @@
 """Keras models of HINT: the generator backbone, the discriminator and named presets."""
 
+from hint.models.dncnn import DnCNN
 from hint.models.hint_backbone import HINTBackbone
 from hint.models.patch_discriminator import PatchDiscriminator
 from hint.models.presets import PRESETS, get_preset, preset_names
+from hint.models.tunable_cnn import TunableCNN
 
-__all__ = ["HINTBackbone", "PRESETS", "PatchDiscriminator", "get_preset", "preset_names"]
+__all__ = [
+    "DnCNN",
+    "HINTBackbone",
+    "PRESETS",
+    "PatchDiscriminator",
+    "TunableCNN",
+    "get_preset",
+    "preset_names",
+]

@@ -21,6 +21,60 @@ PRESETS = {
         "use_bias": False,
         "layer_norm": "with_bias",
     },
+    # The thesis' tunable CNN baseline (conv encoder-decoder), a starting point for `tune`.
+    "tunable_cnn": {
+        "type": "TunableCNN",
+        "filters": 16,
+        "kernel_size": 3,
+        "activation": "relu",
+        "depth": 3,
+        "bottleneck": 64,
+    },
+    # DnCNN (Zhang et al., TIP 2017): 17 layers for gray (DnCNN-S, 556,096 trainable
+    # parameters), 20 for colour / blind (CDnCNN-B), residual learning, batch norm.
+    "dncnn_gray": {
+        "type": "DnCNN",
+        "depth": 17,
+        "filters": 64,
+        "image_channels": 1,
+        "conditioning": "none",
+        "downsample": "none",
+    },
+    "dncnn_color": {
+        "type": "DnCNN",
+        "depth": 20,
+        "filters": 64,
+        "image_channels": 3,
+        "conditioning": "none",
+        "downsample": "none",
+    },
+    # FFDNet-style (Zhang et al., TIP 2018): noise level map input, conv stack at half
+    # resolution after a 2x pixel-unshuffle; the paper's sizes (gray 15 x 64, colour 12 x 96).
+    "ffdnet_gray": {
+        "type": "DnCNN",
+        "depth": 15,
+        "filters": 64,
+        "image_channels": 1,
+        "conditioning": "noise_map",
+        "downsample": "pixel_unshuffle",
+    },
+    "ffdnet_color": {
+        "type": "DnCNN",
+        "depth": 12,
+        "filters": 96,
+        "image_channels": 3,
+        "conditioning": "noise_map",
+        "downsample": "pixel_unshuffle",
+    },
+    # A tiny DnCNN for tests.
+    "dncnn_tiny": {
+        "type": "DnCNN",
+        "depth": 5,
+        "filters": 8,
+        "image_channels": 1,
+        "conditioning": "none",
+        "downsample": "none",
+    },
 }
 
 

@@ -1,0 +1,203 @@
+"""DnCNN: a residual-learning CNN denoiser, with FFDNet-style noise maps and pixel-unshuffle."""
+
+import keras
+
+from hint.layers.pixel_shuffle import PixelShuffle
+from hint.layers.pixel_unshuffle import PixelUnshuffle
+from hint.models.presets import get_preset
+
+CONDITIONINGS = ("none", "noise_map")
+DOWNSAMPLES = ("none", "pixel_unshuffle")
+
+# FFDNet's sub-image factor: the conv stack runs on (H/2, W/2, 4C) tensors.
+UNSHUFFLE_FACTOR = 2
+
+
+def _is_positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+@keras.saving.register_keras_serializable(package="hint")
+class DnCNN(keras.Model):
+    """DnCNN denoiser as a functional Keras model.
+
+    A plain stack of 3x3 convolutions, all with `filters` channels and "same" zero padding:
+    conv + ReLU, then `depth - 2` times conv + batch norm + ReLU, then a conv back to the image
+    channels. The network predicts the noise and the model returns the input minus that
+    prediction (residual learning), so an untrained or zeroed last convolution leaves the image
+    unchanged. The middle convolutions have no bias (the batch norm that follows has a shift);
+    the first has one; the last has none (the noise is zero-mean). With `depth=17`, 64 filters
+    and one channel (DnCNN-S) this gives 556,096 trainable parameters (see the tests).
+
+    Two FFDNet options turn it into a flexible and faster denoiser:
+
+    - `conditioning="noise_map"`: a second input `noise_level` (B, H, W, 1), the per-pixel noise
+      standard deviation in [0, 1] units (sigma / 255 for Gaussian noise, as made by
+      `datasets.degradations`), is concatenated to the network input as an extra channel, so
+      one model serves every noise level it was trained on (FFDNet: sigma in [0, 75]).
+    - `downsample="pixel_unshuffle"`: the image is pixel-unshuffled by 2 into (H/2, W/2, 4C)
+      (odd sizes are padded by repeating the last row / column), the noise map is average-pooled
+      to (H/2, W/2, 1), the conv stack runs at half resolution (4x fewer pixels per conv), and
+      its 4C-channel noise estimate is pixel-shuffled back and cropped to (H, W). Unlike FFDNet,
+      which predicts the clean sub-images, the residual formulation is kept.
+
+    Any height and width work at inference (the model is fully convolutional).
+
+    Batch norm uses momentum 0.9 and epsilon 1e-4 (KAIR's DnCNN); Keras' 0.99 lets the moving
+    statistics lag far behind in short CPU runs. Kernels use an orthogonal initialisation with
+    gain 0.2 (KAIR's DnCNN training recipe), so the first prediction is small noise.
+
+    Inputs: `{"image": (B, H, W, image_channels)}` and, with `conditioning="noise_map"`,
+    `{"noise_level": (B, H, W, 1)}`. Output (named `denoised`): (B, H, W, image_channels), not
+    clipped.
+
+    Args:
+        depth: Number of convolution layers, at least 2. Defaults to `17` (DnCNN-S for gray;
+            DnCNN-B and colour use 20).
+        filters: Channels of the hidden layers. Defaults to `64`.
+        image_channels: 1 (gray) or 3 (colour). Defaults to `1`.
+        conditioning: `"none"` (blind) or `"noise_map"` (FFDNet-style noise level input).
+            Defaults to `"none"`.
+        downsample: `"none"` or `"pixel_unshuffle"` (FFDNet-style half resolution).
+            Defaults to `"none"`.
+        **kwargs: Base model keyword arguments, such as `name` and `dtype`.
+
+    Example:
+
+    >>> model = DnCNN.from_preset("dncnn_tiny")
+    >>> model({"image": np.random.rand(1, 33, 31, 1).astype("float32")}).shape
+    TensorShape([1, 33, 31, 1])
+    >>> ffdnet = DnCNN.from_preset("ffdnet_color")
+    >>> ffdnet({"image": noisy, "noise_level": np.full((1, 64, 64, 1), 25 / 255, "float32")})
+
+    References:
+
+    - [Zhang et al., 2017. Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image
+      Denoising](https://arxiv.org/abs/1608.03981), IEEE TIP 26(7).
+    - [Zhang et al., 2018. FFDNet: Toward a Fast and Flexible Solution for CNN-Based Image
+      Denoising](https://arxiv.org/abs/1710.04026), IEEE TIP 27(9).
+    """
+
+    def __init__(
+        self,
+        depth=17,
+        filters=64,
+        image_channels=1,
+        conditioning="none",
+        downsample="none",
+        **kwargs,
+    ):
+        if not _is_positive_int(depth) or depth < 2:
+            raise ValueError(f"`depth` must be an int >= 2. Received: depth={depth!r}")
+        if not _is_positive_int(filters):
+            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+        if image_channels not in (1, 3) or isinstance(image_channels, bool):
+            raise ValueError(
+                f"`image_channels` must be 1 or 3. Received: image_channels={image_channels!r}"
+            )
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(
+                f"`conditioning` must be one of {CONDITIONINGS}. "
+                f"Received: conditioning={conditioning!r}"
+            )
+        if downsample not in DOWNSAMPLES:
+            raise ValueError(
+                f"`downsample` must be one of {DOWNSAMPLES}. Received: downsample={downsample!r}"
+            )
+        unshuffle = downsample == "pixel_unshuffle"
+        noise_channels = image_channels * (UNSHUFFLE_FACTOR**2 if unshuffle else 1)
+
+        # === Layers ===
+        def conv(units, use_bias, name):
+            return keras.layers.Conv2D(
+                units,
+                3,
+                padding="same",
+                use_bias=use_bias,
+                kernel_initializer=keras.initializers.Orthogonal(gain=0.2),
+                name=name,
+            )
+
+        head = conv(filters, True, "conv_1")
+        body = [
+            (
+                conv(filters, False, f"conv_{i}"),
+                keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-4, name=f"bn_{i}"),
+            )
+            for i in range(2, depth)
+        ]
+        tail = conv(noise_channels, False, f"conv_{depth}")
+
+        # === Functional Model ===
+        image = keras.Input(shape=(None, None, image_channels), name="image")
+        inputs = {"image": image}
+        x = image
+        if unshuffle:
+            x = PixelUnshuffle(UNSHUFFLE_FACTOR, name="pixel_unshuffle")(x)
+        if conditioning == "noise_map":
+            noise_level = keras.Input(shape=(None, None, 1), name="noise_level")
+            inputs["noise_level"] = noise_level
+            level = noise_level
+            if unshuffle:
+                # "same" pooling averages only the pixels inside the image at odd edges, so a
+                # constant map stays constant; the size matches the padded unshuffle.
+                level = keras.layers.AveragePooling2D(
+                    UNSHUFFLE_FACTOR, padding="same", name="noise_level_half"
+                )(level)
+            x = keras.layers.Concatenate(name="network_input")([x, level])
+        x = keras.layers.ReLU(name="relu_1")(head(x))
+        for i, (conv_i, bn_i) in enumerate(body, start=2):
+            x = keras.layers.ReLU(name=f"relu_{i}")(bn_i(conv_i(x)))
+        noise = tail(x)
+        if unshuffle:
+            noise = PixelShuffle(UNSHUFFLE_FACTOR, name="noise")([noise, image])
+        denoised = keras.layers.Subtract(name="denoised")([image, noise])
+
+        super().__init__(inputs=inputs, outputs=denoised, **kwargs)
+
+        # === Config ===
+        self.depth = depth
+        self.filters = filters
+        self.image_channels = image_channels
+        self.conditioning = conditioning
+        self.downsample = downsample
+
+    def noise_model(self):
+        """A model sharing this one's layers that returns the network's noise prediction."""
+        return keras.Model(self.inputs, self.get_layer("denoised").input[1], name="noise")
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Builds a DnCNN from a named preset (see `hint.models.presets`).
+
+        Args:
+            preset: Preset name, e.g. `"dncnn_gray"`, `"ffdnet_color"` or `"dncnn_tiny"`.
+            **kwargs: Constructor arguments overriding the preset's.
+
+        Returns:
+            A new, randomly initialised `DnCNN`.
+        """
+        config = get_preset(preset)
+        # Presets without a "type" are HINTBackbone's (as in `hint.config`).
+        kind = config.pop("type", "HINTBackbone")
+        if kind != cls.__name__:
+            raise ValueError(
+                f"Preset {preset!r} is a {kind}, not a {cls.__name__}. Received: preset={preset!r}"
+            )
+        config.update(kwargs)
+        return cls(**config)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "depth": self.depth,
+            "filters": self.filters,
+            "image_channels": self.image_channels,
+            "conditioning": self.conditioning,
+            "downsample": self.downsample,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
