@@ -367,15 +367,21 @@ class ImageSource:
                 ) from error
             return np.zeros((0, 0, 1), np.float32)
 
+    def _load_raw(self, index):
+        """Image ``index`` as stored: uint8 (cached 8-bit) or float32, [H, W, 1 or 3]."""
+        dtype = tf.uint8 if self._cache is not None and self._cache[0].dtype == np.uint8 else None
+        image = tf.numpy_function(self._load_numpy, [index], dtype or tf.float32, name="read_image")
+        image.set_shape([None, None, None])
+        return image
+
     def _load(self, index):
         """Image ``index`` as float32 [H, W, channels] (an empty tensor if it failed)."""
-        dtype = tf.uint8 if self._cache is not None and self._cache[0].dtype == np.uint8 else None
-        dtype = dtype or tf.float32
-        image = tf.numpy_function(self._load_numpy, [index], dtype, name="read_image")
-        image.set_shape([None, None, None])
-        image = tf.cast(image, tf.float32)
-        if dtype == tf.uint8:
-            image = image / 255.0
+        return self._to_model(self._load_raw(index))
+
+    def _to_model(self, image):
+        """Stored dtype and channels to float32 [0, 1] with ``self.channels`` channels."""
+        if image.dtype == tf.uint8:
+            image = tf.cast(image, tf.float32) / 255.0
         depth = tf.shape(image)[-1]
         if self.channels == 3:
             image = tf.cond(depth == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image)
@@ -393,11 +399,23 @@ class ImageSource:
 
     # ---------------------------------------------------------------------------- datasets
 
-    def _train_crop(self, image, seed):
+    def _train_crop(self, raw, seed):
         size = self.image_size
         s = _seeds.split(seed, 3)
-        image = _fit(image, size)
-        image = tf.image.stateless_random_crop(image, [size, size, self.channels], seed=s[0])
+        shape = tf.shape(raw)
+
+        def fit_then_crop():
+            image = _fit(self._to_model(raw), size)
+            return tf.image.stateless_random_crop(image, [size, size, self.channels], seed=s[0])
+
+        def crop_then_convert():
+            # Cropping the stored (often uint8) image first makes the float and colour
+            # conversion cost one crop, not a whole photograph: the same pixels, far cheaper.
+            crop = tf.image.stateless_random_crop(raw, [size, size, shape[2]], seed=s[0])
+            return self._to_model(crop)
+
+        image = tf.cond(tf.minimum(shape[0], shape[1]) < size, fit_then_crop, crop_then_convert)
+        image = tf.ensure_shape(image, [size, size, self.channels])
         if self.flips in ("horizontal", "both"):
             image = tf.image.stateless_random_flip_left_right(image, seed=s[1])
         if self.flips == "both":
@@ -418,7 +436,9 @@ class ImageSource:
 
         auto = tf.data.AUTOTUNE
         ds = tf.data.Dataset.counter().flat_map(epoch).enumerate()
-        ds = ds.map(lambda k, i: (k, self._load(i)), num_parallel_calls=auto, deterministic=True)
+        ds = ds.map(
+            lambda k, i: (k, self._load_raw(i)), num_parallel_calls=auto, deterministic=True
+        )
         if not self.cached:
             ds = ds.filter(self._valid)
         return ds.map(
