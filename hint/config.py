@@ -38,9 +38,12 @@ NOISE_KINDS = ("gaussian", "poisson", "salt_pepper", "speckle", "quantization", 
 PIXEL_LOSSES = ("mse", "l1")
 MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
 GAN_LOSSES = ("nsgan", "lsgan", "hinge")
-STRATEGIES = ("auto", "default", "mirrored")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
+TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
+DIRECTIONS = ("max", "min")
 
 
 class ConfigError(ValueError):
@@ -90,6 +93,8 @@ class DataConfig:
     val_count: int = 4
     batch_size: int = 4
     flips: str = "horizontal"
+    val_path: str | None = None
+    val_size: int | None = None
     mask: MaskConfig = field(default_factory=MaskConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
@@ -135,6 +140,8 @@ class TrainConfig:
     epochs: int = 10
     steps_per_epoch: int = 50
     lr: float = 1e-4
+    lr_schedule: str = "constant"
+    lr_min: float = 1e-6
     beta_1: float = 0.9
     beta_2: float = 0.999
     d_lr_ratio: float = 0.1
@@ -155,6 +162,29 @@ class EvalConfig:
 
 
 @dataclass
+class TuneConfig:
+    """Hyperparameter search (`python main.py tune`); the space is checked by `tuning.space`."""
+
+    dir: str = "tuning_runs"
+    name: str = "search"
+    algorithm: str = "random"
+    objective: str = "val_psnr"
+    direction: str = "max"
+    trials: int = 20
+    # Per-trial schedule; null = the train section's.
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    executions_per_trial: int = 1
+    time_budget: float | None = None  # seconds; no new trial starts after it
+    seed: int = 0
+    devices: list[str] | None = None  # null = auto (MirroredStrategy when >1 GPU)
+    # `key=value` settings for the trials only (not for best_config.yaml), e.g. smaller crops.
+    trial_overrides: list[str] = field(default_factory=list)
+    # Config path -> distribution, e.g. {"train.lr": {"log_uniform": [1e-5, 1e-3]}}.
+    space: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     """The whole configuration of a run."""
 
@@ -166,6 +196,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in the YAML layout (model arguments inlined in `model`)."""
@@ -489,6 +520,27 @@ def _positive(value, name, allow_zero=False):
         raise ConfigError(f"'{name}' must be {bound}. Received: {name}={value!r}")
 
 
+def _validate_tune(t: TuneConfig) -> None:
+    # The project folder is removed by --overwrite: it must be a plain folder name.
+    if not t.name or t.name in (".", "..") or "/" in t.name or os.sep in t.name:
+        raise ConfigError(
+            f"'tune.name' must be a plain folder name (no '/'). Received: tune.name={t.name!r}"
+        )
+    _choice(t.algorithm, TUNE_ALGORITHMS, "tune.algorithm")
+    _choice(t.direction, DIRECTIONS, "tune.direction")
+    if not t.objective:
+        raise ConfigError("'tune.objective' must name a logged metric, e.g. val_psnr.")
+    _positive(t.trials, "tune.trials")
+    _positive(t.executions_per_trial, "tune.executions_per_trial")
+    for name in ("epochs", "steps_per_epoch", "time_budget"):
+        if getattr(t, name) is not None:
+            _positive(getattr(t, name), f"tune.{name}")
+    if t.devices is not None and not t.devices:
+        raise ConfigError("'tune.devices' must list devices or be null. Received: tune.devices=[]")
+    for item in t.trial_overrides:
+        parse_override(item)
+
+
 def validate(cfg: Config) -> None:
     """Checks values that have the right type but are impossible."""
     _choice(cfg.task, TASKS, "task")
@@ -539,9 +591,20 @@ def validate(cfg: Config) -> None:
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"'train.{name}' must be in [0, 1). Received: train.{name}={v}")
     _choice(t.optimizer, OPTIMIZERS, "train.optimizer")
+    _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
+    _positive(t.lr_min, "train.lr_min", allow_zero=True)
+    if d.val_path is not None and not os.path.isdir(d.val_path):
+        raise ConfigError(
+            f"'data.val_path' is not a folder. Received: data.val_path={d.val_path!r}"
+        )
+    if d.val_size is not None and (d.val_size < 16 or d.val_size % 16):
+        raise ConfigError(
+            f"'data.val_size' must be a multiple of 16. Received: data.val_size={d.val_size}"
+        )
     _choice(t.strategy, STRATEGIES, "train.strategy")
     _positive(cfg.eval.per_bucket, "eval.per_bucket")
     _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
+    _validate_tune(cfg.tune)
     _positive(cfg.discriminator.filters, "discriminator.filters")
     if cfg.model.init_from is not None and not os.path.exists(cfg.model.init_from):
         raise ConfigError(

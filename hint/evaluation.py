@@ -83,6 +83,8 @@ def format_table(rows: list[dict], first: str = "hole ratio") -> str:
 def evaluation_images(cfg, data: str | None = None) -> np.ndarray:
     """The fixed clean crops: the run's validation split, or every image of `data`."""
     size, channels = cfg.data.image_size, cfg.data.channels
+    if data is None and cfg.data.val_path is not None:
+        data, size = cfg.data.val_path, cfg.data.val_size or size
     if data is not None:
         return sources.fixed_crops(data, image_size=size, channels=channels)
     path = cfg.data.path if cfg.data.path not in (None, "embedded") else None
@@ -159,10 +161,13 @@ def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) ->
 
 
 def _evaluate_denoising_run(cfg, run_dir, network, data, verbose):
-    if data is not None:
-        files = image_io.list_images(data)
+    # Denoisers are measured on whole images (the benchmark convention) when a folder is given
+    # or the run validated on a separate folder; otherwise on the run's validation crops.
+    folder = data if data is not None else cfg.data.val_path
+    if folder is not None:
+        files = image_io.list_images(folder)
         if not files:
-            raise training.TrainingError(f"No images found in {data}")
+            raise training.TrainingError(f"No images found in {folder}")
         images = [image_io.read_image(f, channels=cfg.data.channels) for f in files]
     else:
         images = evaluation_images(cfg, None)

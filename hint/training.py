@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from datasets import image_io, masks, pipelines, sources
 from hint import config as config_lib
+from hint import distribute_compat
 from hint import losses as hint_losses
 from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
@@ -51,21 +52,76 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
     `auto` uses MirroredStrategy when more than one GPU is visible, else the default strategy.
     """
     config_lib._choice(name, config_lib.STRATEGIES, "train.strategy")
+    if name == "multi_worker":
+        return multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
 
 
+def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+    """`MultiWorkerMirroredStrategy` over the cluster in `TF_CONFIG`, with the Keras patch.
+
+    Create it before any other TensorFlow work in the process (TensorFlow configures its
+    collective ops when the strategy is made). `hint.distribute_compat` is installed when the
+    cluster has more than one worker.
+    """
+    if not os.environ.get("TF_CONFIG"):
+        raise TrainingError(
+            "train.strategy=multi_worker needs the TF_CONFIG environment variable (the cluster "
+            "and this process's task); see 'Training across machines' in the README."
+        )
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    if distribute_compat.is_multi_worker(strategy):
+        distribute_compat.install()
+    return strategy
+
+
+def worker_role(strategy: tf.distribute.Strategy | None = None) -> tuple[bool, str | None]:
+    """(is_chief, worker name) of this process; (True, None) outside a multi-worker cluster.
+
+    The chief is the task of type "chief", or worker 0 when the cluster has no chief. Without a
+    strategy the role is read from `TF_CONFIG` (before the strategy exists, e.g. to decide who
+    writes the run directory's config). The name, e.g. "worker-1", keys per-worker folders.
+    """
+    if strategy is not None:
+        if not distribute_compat.is_multi_worker(strategy):
+            return True, None
+        resolver = strategy.cluster_resolver
+    elif os.environ.get("TF_CONFIG"):
+        resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    else:
+        return True, None
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if not task_type:
+        return True, None
+    jobs = resolver.cluster_spec().jobs
+    is_chief = task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in jobs
+    )
+    return is_chief, f"{task_type}-{task_id}"
+
+
 # --------------------------------------------------------------------------- run directory
 
 
 def make_run_dir(cfg: config_lib.Config) -> str:
-    """Creates (or reuses, to resume) the run directory and writes the resolved config."""
+    """Creates (or reuses, to resume) the run directory and writes the resolved config.
+
+    In a multi-worker run only the chief writes the config, and `run.name` must be set: every
+    host must agree on the run directory, and a restarted cluster resumes from it.
+    """
+    if cfg.train.strategy == "multi_worker" and not cfg.run.name:
+        raise TrainingError(
+            "train.strategy=multi_worker needs run.name (the same on every host), so that all "
+            "workers use one run directory and a restarted cluster resumes from it."
+        )
     name = cfg.run.name or time.strftime("%Y%m%d-%H%M%S")
     run_dir = os.path.join(cfg.run.dir, name)
     os.makedirs(run_dir, exist_ok=True)
-    config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
+    if cfg.train.strategy != "multi_worker" or worker_role()[0]:
+        config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
     return run_dir
 
 
@@ -101,13 +157,22 @@ def build_datasets(cfg: config_lib.Config):
             path=None if d.path in (None, "embedded") else d.path,
             image_size=d.image_size,
             channels=d.channels,
-            val_count=d.val_count,
+            # A separate validation folder leaves every training image to training.
+            val_count=0 if d.val_path is not None else d.val_count,
             flips=d.flips,
             seed=cfg.run.seed,
         )
     except (ValueError, image_io.ImageReadError) as e:
         # An empty or unreadable folder is the user's to fix, before any training starts.
         raise TrainingError(str(e)) from None
+    if d.val_path is not None:
+        val_clean = tf.data.Dataset.from_tensor_slices(
+            sources.fixed_crops(
+                d.val_path, image_size=d.val_size or d.image_size, channels=d.channels
+            )
+        )
+    elif d.val_size is not None and d.val_size != d.image_size:
+        raise TrainingError("data.val_size needs data.val_path (a separate validation folder).")
     if cfg.task == "denoise":
         noise = make_degradation(cfg)
         train = pipelines.denoising_pipeline(
@@ -123,6 +188,23 @@ def build_datasets(cfg: config_lib.Config):
     )
     val = pipelines.validation_pipeline(val_clean, mask_gen, d.batch_size, seed=cfg.eval.seed)
     return train, val
+
+
+def shard_by_example(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Sets DATA auto-sharding: across workers, each global batch is split by example.
+
+    Every example's crop, mask and noise come from (seed, example index) of the whole stream, so
+    with DATA sharding each worker runs the full pipeline and keeps its own part of every global
+    batch: the workers see different examples (different masks and noise), and together exactly
+    the batch one machine would train on. FILE sharding is wrong here: the images are decoded in
+    memory or read by index through `tf.numpy_function`, so there are no file reads to split,
+    and each worker's stream would restart at example 0 and repeat the others' masks and noise.
+    DATA costs each worker generating (and dropping) the other workers' examples; the
+    generation is cheap next to a training step. Single-worker strategies ignore the option.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
 
 
 def make_degradation(cfg: config_lib.Config, sigma: float | None = None):
@@ -183,7 +265,8 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
     t, loss = cfg.train, cfg.loss
     task.compile(
         optimizer=t.optimizer,
-        learning_rate=t.lr,
+        learning_rate=learning_rate(cfg),
+        d_learning_rate=learning_rate(cfg, scale=t.d_lr_ratio),
         beta_1=t.beta_1,
         beta_2=t.beta_2,
         d_lr_ratio=t.d_lr_ratio,
@@ -205,6 +288,21 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
     return task
 
 
+def learning_rate(cfg: config_lib.Config, scale: float = 1.0):
+    """`train.lr` (times `scale`), constant or cosine-decayed to `train.lr_min` over the run.
+
+    The schedule reads the optimizer's step counter, which `BackupAndRestore` restores, so a
+    resumed run continues the same curve.
+    """
+    t = cfg.train
+    if t.lr_schedule == "constant":
+        return t.lr * scale
+    steps = t.epochs * t.steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        t.lr * scale, decay_steps=steps, alpha=min(1.0, t.lr_min / t.lr)
+    )
+
+
 def build_denoiser(cfg: config_lib.Config) -> Denoiser:
     backbone = build_generator(cfg)
     if cfg.model.init_from:
@@ -214,7 +312,7 @@ def build_denoiser(cfg: config_lib.Config) -> Denoiser:
     t = cfg.train
     task.compile(
         optimizer=t.optimizer,
-        learning_rate=t.lr,
+        learning_rate=learning_rate(cfg),
         beta_1=t.beta_1,
         beta_2=t.beta_2,
         loss=cfg.loss.pixel,
@@ -319,14 +417,40 @@ def save_model_atomic(model: keras.Model, path: str) -> None:
     os.replace(tmp, path)
 
 
-def make_callbacks(cfg: config_lib.Config, run_dir: str, is_chief: bool = True) -> list:
+def synchronize_batch_norm(model: keras.Model) -> list[str]:
+    """Makes every BatchNormalization layer use the global batch's statistics.
+
+    For multi-worker training: unsynchronised, each worker would update its moving mean and
+    variance from its own share of the batch, and the workers' models would drift apart (the
+    trainable weights stay equal). Synchronised, every worker holds the same statistics, those
+    one machine would compute on the whole batch. Call before the first training step (the
+    flag is read when the step is traced). Returns the names of the layers changed.
+    """
+    changed = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized:
+            layer.synchronized = True
+            changed.append(layer.name)
+    return changed
+
+
+def make_callbacks(
+    cfg: config_lib.Config, run_dir: str, is_chief: bool = True, worker: str | None = None
+) -> list:
+    """Callbacks of a run; in a cluster only the chief writes files other than its backup.
+
+    `worker` (e.g. "worker-1") gives each worker of a cluster its own `backup/<worker>` folder:
+    Keras 3's `BackupAndRestore` has no chief-only logic, and two workers writing one backup
+    file collide on its HDF5 lock. Each worker restores its own copy of the same state.
+    """
     ckpt_dir = os.path.join(run_dir, "checkpoints")
-    os.makedirs(ckpt_dir, exist_ok=True)
+    backup_dir = os.path.join(run_dir, "backup", *([worker] if worker else []))
     callbacks = [
         StopOnNaN(),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), delete_checkpoint=False),
+        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
     ]
     if is_chief:
+        os.makedirs(ckpt_dir, exist_ok=True)
         callbacks += [
             BestModelCheckpoint(os.path.join(run_dir, MODEL_FILE)),
             LastCheckpoint(os.path.join(ckpt_dir, "last.weights.h5")),
@@ -352,17 +476,21 @@ def fit_task(
     This is the one training routine: `train` (the `train` command) and the tuner's trials
     both call it, so a tuning trial is exactly a normal training run.
     """
-    keras.utils.set_random_seed(cfg.run.seed)
+    # First: a multi-worker strategy must exist before other TensorFlow work in the process.
     strategy = strategy or select_strategy(cfg.train.strategy)
-    train_ds, val_ds = build_datasets(cfg)
+    keras.utils.set_random_seed(cfg.run.seed)
+    train_ds, val_ds = (shard_by_example(ds) for ds in build_datasets(cfg))
     with strategy.scope():
         task = build_task(cfg)
+    is_chief, worker = worker_role(strategy)
+    if worker is not None:
+        synchronize_batch_norm(task)
     history = task.fit(
         train_ds,
         validation_data=val_ds,
         epochs=cfg.train.epochs,
         steps_per_epoch=cfg.train.steps_per_epoch,
-        callbacks=[*make_callbacks(cfg, run_dir), *extra_callbacks],
+        callbacks=[*make_callbacks(cfg, run_dir, is_chief, worker), *extra_callbacks],
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles, deterministically per seed
     )
@@ -378,6 +506,8 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
     """
     run_dir = run_dir or make_run_dir(cfg)
     task, _, val_ds = fit_task(cfg, run_dir, verbose=verbose)
+    if cfg.train.strategy == "multi_worker" and not worker_role()[0]:
+        return run_dir  # the chief writes the model and the reports
     model_path = os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(model_path):
         # No validation metric was ever logged (e.g. training resumed at its last epoch).

@@ -61,6 +61,7 @@ class Inpainter(keras.Model):
         beta_1=0.9,
         beta_2=0.999,
         d_lr_ratio=0.1,
+        d_learning_rate=None,
         l1=1.0,
         perceptual=0.1,
         style=250.0,
@@ -78,6 +79,8 @@ class Inpainter(keras.Model):
             beta_1: Adam beta 1 (RMSprop momentum is unused). Defaults to 0.9.
             beta_2: Adam beta 2. Defaults to 0.999.
             d_lr_ratio: discriminator / generator learning-rate ratio. Defaults to 0.1.
+            d_learning_rate: discriminator learning rate (or schedule); overrides
+                `d_lr_ratio` when given. Defaults to None.
             l1: weight of the hole-normalised L1 loss. Defaults to 1.0.
             perceptual: weight of the VGG19 perceptual loss. Defaults to 0.1.
             style: weight of the VGG19 style loss. Defaults to 250.0.
@@ -117,7 +120,7 @@ class Inpainter(keras.Model):
         if self.use_discriminator:
             self.d_optimizer = _make_optimizer(
                 optimizer if isinstance(optimizer, str) else "adam",
-                learning_rate * d_lr_ratio,
+                d_learning_rate if d_learning_rate is not None else learning_rate * d_lr_ratio,
                 beta_1,
                 beta_2,
             )
