@@ -6,6 +6,8 @@
     python main.py inpaint --run RUN_DIR --image IN --mask MASK --out OUT
     python main.py denoise --run RUN_DIR --image IN --out OUT [--sigma 25 | --blind]
     python main.py summary [--config FILE] [--set k=v ...] [--json]
+    python main.py tune [--config FILE] [--set k=v ...] [--trials N] [--overwrite]
+                        [--retrain-best] [--chief | --worker N] [--oracle HOST:PORT]
     python main.py export --run RUN_DIR --out EXPORT_DIR [--name NAME] [--version N]
 
 Every subcommand is a function in `hint.commands`, callable in-process.
@@ -17,7 +19,7 @@ import argparse
 import os
 import sys
 
-COMMANDS = ("train", "evaluate", "inpaint", "denoise", "summary", "export")
+COMMANDS = ("train", "evaluate", "inpaint", "denoise", "summary", "export", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     level.add_argument("--sigma", type=float, help="noise level, 0-255 (conditioned models)")
     level.add_argument("--blind", action="store_true", help="no noise level (blind models)")
 
+    p = sub.add_parser("tune", help="hyperparameter search over tune.space (Keras Tuner)")
+    config_args(p)
+    p.add_argument("--trials", type=int, metavar="N", help="total trials (default: tune.trials)")
+    p.add_argument("--overwrite", action="store_true", help="start the search over")
+    p.add_argument(
+        "--retrain-best", action="store_true", help="train and evaluate the best config after"
+    )
+    role = p.add_mutually_exclusive_group()
+    role.add_argument("--chief", action="store_true", help="serve the oracle to workers")
+    role.add_argument("--worker", type=int, metavar="N", help="run trials for the chief")
+    p.add_argument(
+        "--oracle", metavar="HOST:PORT", help="the chief's address (chief default 0.0.0.0:8000)"
+    )
+
     p = sub.add_parser("summary", help="parameters and multiply-accumulates per component")
     config_args(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -91,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
             commands.denoise(args.run, args.image, args.out, sigma=args.sigma)
         elif args.command == "summary":
             commands.summary(args.config, args.set, as_json=args.json)
+        elif args.command == "tune":
+            commands.tune(
+                args.config,
+                args.set,
+                trials=args.trials,
+                overwrite=args.overwrite,
+                retrain_best=args.retrain_best,
+                chief=args.chief,
+                worker=args.worker,
+                oracle=args.oracle,
+            )
         elif args.command == "export":
             commands.export(args.run, args.out, name=args.name, version=args.version)
     except commands.USER_ERRORS as e:

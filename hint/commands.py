@@ -11,6 +11,7 @@ from hint import training
 from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
+from tuning import TuningError
 
 # Errors that are the user's to fix: printed as one line, exit code 2, no traceback.
 USER_ERRORS = (
@@ -21,6 +22,7 @@ USER_ERRORS = (
     VGGWeightsUnavailable,
     FileNotFoundError,
     ExportError,
+    TuningError,
 )
 
 
@@ -39,12 +41,16 @@ def train(config_path, overrides=(), resume=None, evaluate=True) -> str:
                     )
             cfg = config_lib.load_config(os.path.join(resume, "config.yaml"), list(overrides))
         run_dir = resume
-        config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
+        if training.is_chief_process(cfg):
+            config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
     else:
         cfg = config_lib.load_config(config_path, list(overrides))
         run_dir = training.make_run_dir(cfg)
     print(f"Run directory: {run_dir}")
     training.train(cfg, run_dir)
+    if not training.is_chief_process(cfg):
+        print(f"Done: this worker's part of the run; the chief writes {run_dir}")
+        return run_dir
     if evaluate:
         from hint import evaluation
 
@@ -80,6 +86,37 @@ def denoise(run_dir, image, out, sigma=None):
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Denoised: {where}")
     return outs
+
+
+def tune(
+    config_path="config.yaml",
+    overrides=(),
+    trials=None,
+    overwrite=False,
+    retrain_best=False,
+    chief=False,
+    worker=None,
+    oracle=None,
+    verbose=1,
+):
+    """Hyperparameter search (Keras Tuner) over `tune.space`; see `tuning.search.run_search`.
+
+    `chief` / `worker` / `oracle` set Keras Tuner's `KERASTUNER_*` variables for a distributed
+    search before keras_tuner is imported. Returns a `tuning.search.SearchResult`.
+    """
+    from tuning import distributed
+
+    distributed.configure(chief=chief, worker=worker, oracle=oracle)
+    from tuning import search
+
+    return search.run_search(
+        config_path,
+        overrides,
+        trials=trials,
+        overwrite=overwrite,
+        retrain_best=retrain_best,
+        verbose=verbose,
+    )
 
 
 def summary(config_path, overrides=(), as_json=False):
