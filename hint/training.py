@@ -23,6 +23,7 @@ import fnmatch
 import math
 import os
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -103,6 +104,11 @@ def worker_role(strategy: tf.distribute.Strategy | None = None) -> tuple[bool, s
     return is_chief, f"{task_type}-{task_id}"
 
 
+def is_chief_process(cfg: config_lib.Config) -> bool:
+    """Whether this process writes the run directory (always, unless a non-chief worker)."""
+    return cfg.train.strategy != "multi_worker" or worker_role()[0]
+
+
 # --------------------------------------------------------------------------- run directory
 
 
@@ -120,7 +126,7 @@ def make_run_dir(cfg: config_lib.Config) -> str:
     name = cfg.run.name or time.strftime("%Y%m%d-%H%M%S")
     run_dir = os.path.join(cfg.run.dir, name)
     os.makedirs(run_dir, exist_ok=True)
-    if cfg.train.strategy != "multi_worker" or worker_role()[0]:
+    if is_chief_process(cfg):
         config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
     return run_dir
 
@@ -205,6 +211,26 @@ def shard_by_example(ds: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)
+
+
+def trim_for_replicas(val_ds: tf.data.Dataset, batch_size: int, replicas: int):
+    """Drops the last few validation examples when the last batch has fewer than `replicas`.
+
+    `tf.distribute` splits each batch over the replicas, and a replica given no example fails
+    (HINT's layers cannot run on an empty batch). Returns the dataset, unchanged when the last
+    batch is empty or large enough, else without its last (fewer than `replicas`) examples.
+    """
+    examples = val_ds.unbatch()
+    count = int(examples.reduce(np.int64(0), lambda n, _: n + 1))
+    extra = count % batch_size
+    if replicas <= 1 or extra == 0 or extra >= replicas:
+        return val_ds
+    warnings.warn(
+        f"Validation: dropping the last {extra} of {count} examples so that each of the "
+        f"{replicas} replicas gets at least one example of every batch.",
+        stacklevel=2,
+    )
+    return examples.take(count - extra).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def make_degradation(cfg: config_lib.Config, sigma: float | None = None):
@@ -484,7 +510,17 @@ def fit_task(
         task = build_task(cfg)
     is_chief, worker = worker_role(strategy)
     if worker is not None:
+        replicas = strategy.num_replicas_in_sync
+        if cfg.data.batch_size % replicas:
+            # An uneven split would weight the examples of the smaller shares more.
+            raise TrainingError(
+                f"data.batch_size is the global batch, split over the {replicas} replicas of "
+                f"the cluster: it must be a multiple of {replicas}. "
+                f"Received: data.batch_size={cfg.data.batch_size}"
+            )
         synchronize_batch_norm(task)
+    if strategy.num_replicas_in_sync > 1:
+        val_ds = trim_for_replicas(val_ds, cfg.data.batch_size, strategy.num_replicas_in_sync)
     history = task.fit(
         train_ds,
         validation_data=val_ds,
@@ -506,7 +542,7 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
     """
     run_dir = run_dir or make_run_dir(cfg)
     task, _, val_ds = fit_task(cfg, run_dir, verbose=verbose)
-    if cfg.train.strategy == "multi_worker" and not worker_role()[0]:
+    if not is_chief_process(cfg):
         return run_dir  # the chief writes the model and the reports
     model_path = os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(model_path):
