@@ -395,7 +395,7 @@ class SaltPepperNoise(Degradation):
         return {"amount": self.amount, "salt_vs_pepper": self.salt_vs_pepper}
 
 
-class SpeckleNoise(Degradation):
+class SpeckleNoise(GaussianNoise):
     """Multiplicative Gaussian noise ``clean + clean * n`` (kind ``"speckle"``).
 
     Args:
@@ -412,12 +412,6 @@ class SpeckleNoise(Degradation):
 
     kind = "speckle"
 
-    def __init__(self, sigma=None, sigma_range=None, clip=False):
-        self.sigma, self.sigma_range = _check_sigma(sigma, sigma_range, 25.0)
-        self.clip = _check_bool("clip", clip)
-        self._sigma = None if self.sigma is None else self.sigma / 255.0
-        self._range = None if self.sigma_range is None else [v / 255.0 for v in self.sigma_range]
-
     def _apply(self, image, seed):
         s = _seeds.split(seed, 2)
         sigma = _sample_sigma(self._sigma, self._range, s[0])
@@ -425,9 +419,6 @@ class SpeckleNoise(Degradation):
         if self.clip:
             noisy = tf.clip_by_value(noisy, 0.0, 1.0)
         return noisy, _rms_over_channels(tf.square(image * sigma))
-
-    def get_config(self):
-        return {"sigma": self.sigma, "sigma_range": self.sigma_range, "clip": self.clip}
 
 
 class Quantization(Degradation):

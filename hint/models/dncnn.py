@@ -4,7 +4,7 @@ import keras
 
 from hint.layers.pixel_shuffle import PixelShuffle
 from hint.layers.pixel_unshuffle import PixelUnshuffle
-from hint.models.presets import get_preset
+from hint.models.presets import preset_arguments
 
 CONDITIONINGS = ("none", "noise_map")
 DOWNSAMPLES = ("none", "pixel_unshuffle")
@@ -177,15 +177,7 @@ class DnCNN(keras.Model):
         Returns:
             A new, randomly initialised `DnCNN`.
         """
-        config = get_preset(preset)
-        # Presets without a "type" are HINTBackbone's (as in `hint.config`).
-        kind = config.pop("type", "HINTBackbone")
-        if kind != cls.__name__:
-            raise ValueError(
-                f"Preset {preset!r} is a {kind}, not a {cls.__name__}. Received: preset={preset!r}"
-            )
-        config.update(kwargs)
-        return cls(**config)
+        return cls(**preset_arguments(cls, preset, **kwargs))
 
     def get_config(self):
         return {

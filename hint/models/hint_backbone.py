@@ -3,7 +3,6 @@
 import math
 
 import keras
-import tensorflow as tf
 
 from hint.layers import (
     GatedEmbedding,
@@ -12,7 +11,7 @@ from hint.layers import (
     SandwichBlock,
 )
 from hint.layers.sandwich_block import LAYER_NORM_TYPES
-from hint.models.presets import get_preset
+from hint.models.presets import check_spatial_multiple, preset_arguments
 
 # Height and width must be multiples of this: three 2x down-samplings, then the latent
 # blocks' SCAL spatial branch pools by 2 once more (as in the official model).
@@ -267,21 +266,7 @@ class HINTBackbone(keras.Model):
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         image = inputs["image"] if isinstance(inputs, dict) else inputs[0]
-        height, width = image.shape[1], image.shape[2]
-        if isinstance(height, int) and isinstance(width, int):
-            if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-                raise ValueError(
-                    f"HINTBackbone needs image height and width that are multiples of "
-                    f"{SIZE_MULTIPLE}; pad the inputs first. Received: (height, width)="
-                    f"({height}, {width})"
-                )
-        else:
-            tf.debugging.assert_equal(
-                tf.math.floormod(tf.shape(image)[1:3], SIZE_MULTIPLE),
-                0,
-                message=f"HINTBackbone needs height and width that are multiples of "
-                f"{SIZE_MULTIPLE}",
-            )
+        check_spatial_multiple("HINTBackbone", image, SIZE_MULTIPLE)
         return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def component_parameter_counts(self):
@@ -312,9 +297,7 @@ class HINTBackbone(keras.Model):
         Returns:
             A new, randomly initialised `HINTBackbone`.
         """
-        config = get_preset(preset)
-        config.update(kwargs)
-        return cls(**config)
+        return cls(**preset_arguments(cls, preset, **kwargs))
 
     def get_config(self):
         return {

@@ -1,4 +1,4 @@
-"""Named `HINTBackbone` configurations."""
+"""Named model configurations: constructor arguments plus the registered class (`type`)."""
 
 import copy
 
@@ -100,3 +100,42 @@ def get_preset(name):
             f"Unknown HINTBackbone preset; valid names are {preset_names()}. Received: name={name}"
         )
     return copy.deepcopy(PRESETS[name])
+
+
+def preset_arguments(cls, preset, **overrides):
+    """Constructor arguments of `preset` for model class `cls`, with `overrides` applied.
+
+    Presets without a "type" are `HINTBackbone`'s (as in `hint.config`).
+
+    Raises:
+        ValueError: the preset is unknown or belongs to another class.
+    """
+    config = get_preset(preset)
+    kind = config.pop("type", "HINTBackbone")
+    if kind != cls.__name__:
+        raise ValueError(
+            f"Preset {preset!r} is a {kind}, not a {cls.__name__}. Received: preset={preset!r}"
+        )
+    config.update(overrides)
+    return config
+
+
+def check_spatial_multiple(model_name, image, multiple):
+    """Raises a clear error when an image's height or width is not a multiple of `multiple`.
+
+    Static shapes are checked in Python; dynamic ones with an in-graph assertion.
+    """
+    import tensorflow as tf
+
+    height, width = image.shape[1], image.shape[2]
+    message = (
+        f"{model_name} needs image height and width that are multiples of {multiple}; pad the "
+        "inputs first."
+    )
+    if isinstance(height, int) and isinstance(width, int):
+        if height % multiple or width % multiple:
+            raise ValueError(f"{message} Received: (height, width)=({height}, {width})")
+    else:
+        tf.debugging.assert_equal(
+            tf.math.floormod(tf.shape(image)[1:3], multiple), 0, message=message
+        )

@@ -2,6 +2,8 @@
 
 import keras
 
+from hint.models.presets import check_spatial_multiple
+
 ACTIVATIONS = ("relu", "elu", "gelu", "leaky_relu", "swish", "tanh")
 MAX_DEPTH = 6
 
@@ -133,15 +135,7 @@ class TunableCNN(keras.Model):
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         image = inputs["image"] if isinstance(inputs, dict) else inputs[0]
-        multiple = 2**self.depth
-        height, width = image.shape[1], image.shape[2]
-        if isinstance(height, int) and isinstance(width, int):
-            if height % multiple or width % multiple:
-                raise ValueError(
-                    f"TunableCNN(depth={self.depth}) needs image height and width that are "
-                    f"multiples of {multiple}; pad the inputs first. Received: (height, width)="
-                    f"({height}, {width})"
-                )
+        check_spatial_multiple(f"TunableCNN(depth={self.depth})", image, 2**self.depth)
         return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def get_config(self):
