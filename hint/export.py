@@ -77,7 +77,7 @@ def _first_problem(checks):
     return message
 
 
-def check_float_input(x, name, channels):
+def check_float_input(x, name, channels, unit_range=True):
     """Graph checks of an [N, H, W, channels] float input in [0, 1]; returns it, checked.
 
     A failing check raises `InvalidArgumentError` whose message starts with `name` and says
@@ -85,7 +85,8 @@ def check_float_input(x, name, channels):
     failing condition, and every op computing them works on an input of any rank: TF
     specialises a function to its call's input shapes and folds constants, which drops
     control dependencies between asserts, so e.g. `tf.shape(x)[3]` after an `assert_rank`
-    could still fail first, with an unreadable message.
+    could still fail first, with an unreadable message. `unit_range=False` skips the [0, 1]
+    checks (noisy images legitimately leave that range).
     """
     shape = _shape4(x)
     structure = [
@@ -97,11 +98,12 @@ def check_float_input(x, name, channels):
         (tf.reduce_all(shape[1:3] > 0), f"{name} must have a height and width of at least 1"),
     ]
     flat = tf.reshape(x, [-1])
-    values = [
-        (tf.reduce_all(tf.math.is_finite(flat)), f"{name} contains NaN or infinite values"),
-        (tf.reduce_all(flat >= 0.0), f"{name} values must be in [0, 1]; found values below 0"),
-        (tf.reduce_all(flat <= 1.0), f"{name} values must be in [0, 1]; found values above 1"),
-    ]
+    values = [(tf.reduce_all(tf.math.is_finite(flat)), f"{name} contains NaN or infinite values")]
+    if unit_range:
+        values += [
+            (tf.reduce_all(flat >= 0.0), f"{name} values must be in [0, 1]; found values below 0"),
+            (tf.reduce_all(flat <= 1.0), f"{name} values must be in [0, 1]; found values above 1"),
+        ]
     checks = [
         tf.debugging.Assert(
             tf.reduce_all(tf.stack([ok for ok, _ in structure])),
@@ -310,8 +312,93 @@ class InpaintingServing(ServingModule):
         return {"png_bytes": tf.reshape(png, shape)}
 
 
+class DenoisingServing(ServingModule):
+    """Serving signatures of a denoiser (input `image`, and `noise_level` if conditioned).
+
+    `serving_default` takes `image` float32 [N, H, W, C] (values may leave [0, 1]: unclipped
+    noise) and `sigma`, the noise level in 0-255 units (a scalar or [N]; ignored by blind
+    models), and returns `denoised` clipped to [0, 1]. `denoise_bytes` takes encoded PNG/JPEG
+    strings (`image_bytes`, scalar or [N]) and `sigma`, and returns `png_bytes`.
+
+    Args:
+        network: a denoiser such as `hint.models.DnCNN`.
+        multiple: inputs are reflect-padded to this side multiple and cropped back.
+            Defaults to `16`.
+    """
+
+    ENDPOINTS = {"serving_default": "denoise", "denoise_bytes": "denoise_bytes"}
+
+    def __init__(self, network, multiple=MULTIPLE, name=None):
+        super().__init__(name=name)
+        self.network = network
+        self.multiple = multiple
+        self.channels = image_channels(network)
+        self.conditioned = "noise_level" in {t.name for t in network.inputs}
+
+    def models(self):
+        return [self.network]
+
+    def input_signature(self, key):
+        sigma = tf.TensorSpec(None, tf.float32, name="sigma")
+        if key == "serving_default":
+            return [tf.TensorSpec(None, tf.float32, name="image"), sigma]
+        if key == "denoise_bytes":
+            return [tf.TensorSpec(None, tf.string, name="image_bytes"), sigma]
+        raise KeyError(key)
+
+    def _denoise_checked(self, image, sigma):
+        n, h, w = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
+        ok = tf.debugging.Assert(
+            tf.logical_and(
+                tf.reduce_all(sigma >= 0.0),
+                tf.logical_or(tf.equal(tf.size(sigma), 1), tf.equal(tf.size(sigma), n)),
+            ),
+            ["sigma must be >= 0 (0-255 units), one value or one per image; received", sigma],
+        )
+        with tf.control_dependencies([ok]):
+            sigma = tf.broadcast_to(tf.reshape(sigma, [-1]), [n]) / 255.0
+        padded, _ = pad_to_multiple(image, image[..., :1], self.multiple)
+        inputs = {"image": padded}
+        if self.conditioned:
+            level = tf.ones_like(padded[..., :1]) * sigma[:, None, None, None]
+            inputs["noise_level"] = level
+        out = self.network(inputs, training=False)[:, :h, :w]
+        return tf.clip_by_value(out, 0.0, 1.0)
+
+    def denoise(self, image, sigma):
+        """`serving_default`: noisy float images of any size (and sigma) to `denoised`."""
+        image = check_float_input(image, "image", self.channels, unit_range=False)
+        return {"denoised": self._denoise_checked(image, tf.cast(sigma, tf.float32))}
+
+    def denoise_bytes(self, image_bytes, sigma):
+        """`denoise_bytes`: encoded images (scalar or [N]) and sigma to PNG strings."""
+        check = tf.debugging.assert_less_equal(
+            tf.rank(image_bytes),
+            1,
+            message="image_bytes must be one encoded image (a scalar) or a vector [N]",
+        )
+        with tf.control_dependencies([check]):
+            images = tf.reshape(image_bytes, [-1])
+        sigmas = tf.broadcast_to(tf.reshape(tf.cast(sigma, tf.float32), [-1]), tf.shape(images))
+
+        def one(pair):
+            image = decode_image(pair[0], "image_bytes", self.channels)
+            return to_png(self._denoise_checked(image[None], pair[1])[0])
+
+        png = tf.map_fn(
+            one,
+            (images, sigmas),
+            fn_output_signature=tf.TensorSpec([], tf.string),
+            parallel_iterations=1,
+        )
+        return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
+
+
 # Task (the run config's `task`) -> serving module class.
-SERVING_MODULES: dict[str, type[ServingModule]] = {"inpaint": InpaintingServing}
+SERVING_MODULES: dict[str, type[ServingModule]] = {
+    "inpaint": InpaintingServing,
+    "denoise": DenoisingServing,
+}
 
 
 def image_channels(model) -> int:

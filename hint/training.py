@@ -57,8 +57,27 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
         return multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy()
+        return mirrored_strategy()
     return tf.distribute.get_strategy()
+
+
+def mirrored_strategy(devices: list[str] | None = None) -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over `devices` (None: every visible GPU, else the CPU).
+
+    On CPU-only device lists the gradients are reduced on one device instead of with
+    collective ops: in one process the copies share memory, and several CPU strategies made
+    one after another (tests, tuning trials) otherwise collide on collective instance keys
+    ("Shape mismatch in the collective instance ..."). GPUs keep TensorFlow's default (NCCL).
+    """
+    names = devices or [d.name for d in tf.config.list_logical_devices("GPU")]
+    cpu_only = bool(names) and all(
+        (tf.DeviceSpec.from_string(n).device_type or "").upper() == "CPU" for n in names
+    )
+    if cpu_only:
+        return tf.distribute.MirroredStrategy(
+            names, cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+    return tf.distribute.MirroredStrategy(names or None)
 
 
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hint import distribute_compat
+from hint import distribute_compat, training
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_patched_keras_is_unchanged_off_multi_worker(name):
     def strategy():
         if name == "default":
             return tf.distribute.get_strategy()
-        return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # conftest's 2 CPUs
+        return training.mirrored_strategy(["/cpu:0", "/cpu:1"])  # conftest's 2 CPUs
 
     expected = _fit(strategy())
     distribute_compat.install()

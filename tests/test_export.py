@@ -257,9 +257,9 @@ def test_versions(exported, tmp_path):
     for bad in ({"name": "1st"}, {"name": "a/b"}, {"version": -1}):
         with pytest.raises(export.ExportError):
             export.export_run(run_dir, str(tmp_path), **bad)
-    # A task without serving signatures yet (the denoiser's come later) is refused up front.
-    with pytest.raises(export.ExportError, match="No serving signatures for task 'denoise'"):
-        export.export_model(exported[0], str(tmp_path), task="denoise")
+    # A task without serving signatures is refused up front.
+    with pytest.raises(export.ExportError, match="No serving signatures for task 'segment'"):
+        export.export_model(exported[0], str(tmp_path), task="segment")
     assert not os.listdir(tmp_path)
     # Only integer-named folders are versions; the next is one above the highest.
     fake = tmp_path / "m"
@@ -332,3 +332,35 @@ def test_png_helper_rounds_like_image_io():
     values = np.linspace(-0.1, 1.1, 64, dtype=np.float32).reshape(4, 16, 1).repeat(3, -1)
     ours = tf.io.decode_png(export.to_png(tf.constant(values))).numpy()
     np.testing.assert_array_equal(ours, np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_denoiser_signatures_match_keras(tmp_path, conditioned):
+    from hint.models import DnCNN
+
+    net = DnCNN(
+        depth=3,
+        filters=4,
+        image_channels=1,
+        conditioning="noise_map" if conditioned else "none",
+        downsample="pixel_unshuffle" if conditioned else "none",
+    )
+    version_dir = export.export_model(net, str(tmp_path), name="dn", task="denoise")
+    loaded = tf.saved_model.load(version_dir)
+    rng = np.random.default_rng(4)
+    for h, w in SIZES:
+        noisy = (0.5 + rng.normal(0, 0.3, size=(2, h, w, 1))).astype("float32")  # leaves [0, 1]
+        out = loaded.signatures["serving_default"](
+            image=tf.constant(noisy), sigma=tf.constant(25.0)
+        )
+        assert out["denoised"].shape == (2, h, w, 1)
+        for i in range(2):
+            want = inference.denoise_array(net, noisy[i], sigma=25.0)
+            np.testing.assert_allclose(out["denoised"][i].numpy(), want, atol=1e-5)
+    png = _png(np.full((20, 24, 1), 128))
+    got = loaded.signatures["denoise_bytes"](image_bytes=tf.constant(png), sigma=tf.constant(10.0))
+    assert tf.io.decode_png(got["png_bytes"]).shape == (20, 24, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sigma must be >= 0"):
+        loaded.signatures["serving_default"](
+            image=tf.constant(noisy[:, :16, :16]), sigma=tf.constant(-1.0)
+        )

@@ -71,7 +71,10 @@ def test_folders_paired_by_name(tmp_path, generator):
     for i, name in enumerate(["b", "a", "c"]):
         _write_pair(tmp_path, name, seed=i)
     outs = inference.inpaint_paths(
-        generator, str(tmp_path / "img"), str(tmp_path / "msk"), str(tmp_path / "out"),
+        generator,
+        str(tmp_path / "img"),
+        str(tmp_path / "msk"),
+        str(tmp_path / "out"),
         progress=False,
     )
     assert sorted(os.path.basename(p) for p in outs) == ["a.png", "b.png", "c.png"]
@@ -83,8 +86,9 @@ def test_unpaired_folders_error(tmp_path, generator):
     _write_pair(tmp_path, "b")
     os.remove(tmp_path / "msk" / "b.png")
     with pytest.raises(inference.InferenceError, match="2 images .* 1 masks"):
-        inference.inpaint_paths(generator, str(tmp_path / "img"), str(tmp_path / "msk"),
-                                str(tmp_path / "out"))
+        inference.inpaint_paths(
+            generator, str(tmp_path / "img"), str(tmp_path / "msk"), str(tmp_path / "out")
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -112,8 +116,9 @@ def test_cli_errors_exit_nonzero_and_write_nothing(tmp_path):
         " '--mask', 'm.png', '--out', 'o.png'])\n"
         "sys.exit(10 * a + b)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 22, proc.stderr
     assert "train.epoch" in proc.stderr and "Did you mean 'epochs'" in proc.stderr
     assert "No trained generator" in proc.stderr

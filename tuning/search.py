@@ -302,7 +302,7 @@ def make_strategy(cfg: config_lib.Config) -> tf.distribute.Strategy:
                 f"'tune.devices' names a device that is not visible: {name!r}. Visible: "
                 f"{', '.join(v.name for v in visible)}."
             )
-    return tf.distribute.MirroredStrategy(list(devices))
+    return training.mirrored_strategy(list(devices))
 
 
 def _signature(hypermodel: HintHyperModel, cfg: config_lib.Config) -> dict:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hint import training
 from hint.models import HINTBackbone, PatchDiscriminator
 from hint.tasks.inpainter import Inpainter
 
@@ -120,6 +121,6 @@ def test_mirrored_step_equals_single_device_step():
         return [w.numpy() for w in task.generator.trainable_weights]
 
     single = one_step(tf.distribute.get_strategy())
-    mirrored = one_step(tf.distribute.MirroredStrategy([d.name for d in devices[:2]]))
+    mirrored = one_step(training.mirrored_strategy([d.name for d in devices[:2]]))
     for a, b in zip(single, mirrored, strict=True):
         np.testing.assert_allclose(a, b, atol=2e-5)
