@@ -132,11 +132,14 @@ class MaskAwarePixelShuffleDownsample(keras.layers.Layer):
         if isinstance(height, int) and isinstance(width, int):
             self._check_spatial_size(height, width)
         else:
-            tf.debugging.assert_equal(
+            check = tf.debugging.assert_equal(
                 tf.math.floormod(tf.shape(features)[1:3], 2),
                 0,
                 message="MaskAwarePixelShuffleDownsample needs an even input height and width",
             )
+            # Both inputs depend on the check, or a space_to_depth may fail first, unreadably.
+            with tf.control_dependencies([check]):
+                features, hole_mask = tf.identity(features), tf.identity(hole_mask)
         hole_mask = ops.cast(hole_mask, features.dtype)
         unshuffled = tf.nn.space_to_depth(self.conv(features), 2)
         mask_unshuffled = tf.nn.space_to_depth(hole_mask, 2)

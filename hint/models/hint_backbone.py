@@ -265,8 +265,7 @@ class HINTBackbone(keras.Model):
         self.remat = remat
 
     def call(self, inputs, training=None, mask=None, **kwargs):
-        image = inputs["image"] if isinstance(inputs, dict) else inputs[0]
-        check_spatial_multiple("HINTBackbone", image, SIZE_MULTIPLE)
+        inputs = check_spatial_multiple("HINTBackbone", inputs, SIZE_MULTIPLE)
         return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def component_parameter_counts(self):

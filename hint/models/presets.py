@@ -120,13 +120,18 @@ def preset_arguments(cls, preset, **overrides):
     return config
 
 
-def check_spatial_multiple(model_name, image, multiple):
-    """Raises a clear error when an image's height or width is not a multiple of `multiple`.
+def check_spatial_multiple(model_name, inputs, multiple):
+    """Checks that the `image` input's height and width are multiples of `multiple`.
 
-    Static shapes are checked in Python; dynamic ones with an in-graph assertion.
+    Static shapes are checked in Python (a `ValueError`); dynamic ones with an in-graph
+    assertion that every input depends on, so it fails before any op that needs the size.
+
+    Returns:
+        `inputs` (a dict or a sequence of tensors), wired to the check when it is in-graph.
     """
     import tensorflow as tf
 
+    image = inputs["image"] if isinstance(inputs, dict) else inputs[0]
     height, width = image.shape[1], image.shape[2]
     message = (
         f"{model_name} needs image height and width that are multiples of {multiple}; pad the "
@@ -135,7 +140,11 @@ def check_spatial_multiple(model_name, image, multiple):
     if isinstance(height, int) and isinstance(width, int):
         if height % multiple or width % multiple:
             raise ValueError(f"{message} Received: (height, width)=({height}, {width})")
-    else:
-        tf.debugging.assert_equal(
-            tf.math.floormod(tf.shape(image)[1:3], multiple), 0, message=message
-        )
+        return inputs
+    check = tf.debugging.assert_equal(
+        tf.math.floormod(tf.shape(image)[1:3], multiple), 0, message=message
+    )
+    with tf.control_dependencies([check]):
+        if isinstance(inputs, dict):
+            return {k: tf.identity(v) for k, v in inputs.items()}
+        return [tf.identity(v) for v in inputs]

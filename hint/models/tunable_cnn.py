@@ -134,8 +134,7 @@ class TunableCNN(keras.Model):
         self.image_channels = image_channels
 
     def call(self, inputs, training=None, mask=None, **kwargs):
-        image = inputs["image"] if isinstance(inputs, dict) else inputs[0]
-        check_spatial_multiple(f"TunableCNN(depth={self.depth})", image, 2**self.depth)
+        inputs = check_spatial_multiple(f"TunableCNN(depth={self.depth})", inputs, 2**self.depth)
         return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def get_config(self):
