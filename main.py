@@ -3,8 +3,8 @@
     python main.py --config config.yaml            train + evaluate (the main job)
     python main.py train --config FILE [--set k=v ...] [--resume RUN_DIR]
     python main.py evaluate --run RUN_DIR [--data DIR]
-    python main.py inpaint --run RUN_DIR --image IN --mask MASK --out OUT
-    python main.py denoise --run RUN_DIR --image IN --out OUT [--sigma 25 | --blind]
+    python main.py inpaint --image IN --mask MASK --out OUT [--run RUN_DIR]
+    python main.py denoise --image IN --out OUT [--sigma 25 | --blind] [--run RUN_DIR]
     python main.py summary [--config FILE] [--set k=v ...] [--json]
     python main.py tune [--config FILE] [--set k=v ...] [--trials N] [--overwrite]
                         [--retrain-best] [--chief | --worker N] [--oracle HOST:PORT]
@@ -47,19 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, metavar="RUN_DIR")
     p.add_argument("--data", metavar="DIR", help="evaluate on this image folder instead")
 
-    p = sub.add_parser("inpaint", help="inpaint an image (or folders) with a trained run")
-    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p = sub.add_parser("inpaint", help="inpaint an image (or folders): shipped model or a run")
+    p.add_argument("--run", metavar="RUN_DIR", help="a trained run (default: the shipped model)")
     p.add_argument("--image", required=True, help="image file or folder")
     p.add_argument("--mask", required=True, help="mask file or folder (white/non-zero = hole)")
     p.add_argument("--out", required=True, help="output file or folder")
 
-    p = sub.add_parser("denoise", help="denoise an image (or a folder) with a trained run")
-    p.add_argument("--run", required=True, metavar="RUN_DIR", help="a denoising run")
+    p = sub.add_parser("denoise", help="denoise an image (or a folder): shipped models or a run")
+    p.add_argument("--run", metavar="RUN_DIR", help="a denoising run (default: shipped models)")
     p.add_argument("--image", required=True, help="noisy image file or folder")
     p.add_argument("--out", required=True, help="output file or folder")
     level = p.add_mutually_exclusive_group()
     level.add_argument("--sigma", type=float, help="noise level, 0-255 (conditioned models)")
-    level.add_argument("--blind", action="store_true", help="no noise level (blind models)")
+    level.add_argument(
+        "--blind",
+        action="store_true",
+        help="no noise level given: estimated from each image for noise-conditioned models",
+    )
 
     p = sub.add_parser("tune", help="hyperparameter search over tune.space (Keras Tuner)")
     config_args(p)
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "inpaint":
             commands.inpaint(args.run, args.image, args.mask, args.out)
         elif args.command == "denoise":
-            commands.denoise(args.run, args.image, args.out, sigma=args.sigma)
+            commands.denoise(args.run, args.image, args.out, sigma=args.sigma, blind=args.blind)
         elif args.command == "summary":
             commands.summary(args.config, args.set, as_json=args.json)
         elif args.command == "tune":

@@ -11,6 +11,7 @@ from hint import training
 from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
+from hint.pretrained import PretrainedError
 from tuning import TuningError
 
 # Errors that are the user's to fix: printed as one line, exit code 2, no traceback.
@@ -23,6 +24,7 @@ USER_ERRORS = (
     FileNotFoundError,
     ExportError,
     TuningError,
+    PretrainedError,
 )
 
 
@@ -66,23 +68,45 @@ def evaluate(run_dir, data=None):
     return evaluation.evaluate_run(run_dir, data=data)
 
 
+def _network(run_dir, task, channels=3):
+    """A run's network, or the shipped one (`hint.pretrained`) when no run is given."""
+    from hint import pretrained
+
+    if run_dir is not None:
+        return training.load_model(run_dir)
+    name = pretrained.for_task(task, channels)
+    print(f"Using the shipped {name!r} model (hint/weights/{pretrained.PRETRAINED[name].card})")
+    return pretrained.load(name)
+
+
 def inpaint(run_dir, image, mask, out):
-    """Inpaints a file or folders with a run's generator."""
+    """Inpaints a file or folders with a run's generator, or the shipped model."""
     from hint import inference
 
-    generator = training.load_generator(run_dir)
+    generator = _network(run_dir, "inpaint")
     outs = inference.inpaint_paths(generator, image, mask, out)
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Inpainted: {where}")
     return outs
 
 
-def denoise(run_dir, image, out, sigma=None):
-    """Denoises a file or a folder with a denoising run's network."""
-    from hint import inference
+def denoise(run_dir, image, out, sigma=None, blind=False):
+    """Denoises a file or a folder with a denoising run's network, or the shipped ones.
 
-    network = training.load_model(run_dir)
-    outs = inference.denoise_paths(network, image, out, sigma=sigma)
+    Without a run, the shipped gray or colour denoiser is chosen per image.
+    """
+    from hint import inference, pretrained
+
+    if not os.path.exists(image):
+        raise inference.InferenceError(f"The image path does not exist: {image}")
+    if sigma is not None and sigma < 0:
+        raise inference.InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
+    if run_dir is not None:
+        network = training.load_model(run_dir)
+    else:
+        print("Using the shipped denoisers (hint/weights/, see their model cards)")
+        network = pretrained.ShippedDenoisers()
+    outs = inference.denoise_paths(network, image, out, sigma=sigma, blind=blind)
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Denoised: {where}")
     return outs

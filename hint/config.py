@@ -44,6 +44,7 @@ LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
 TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
 DIRECTIONS = ("max", "min")
+PRETRAINED = "pretrained"  # model.init_from value for the shipped weights (hint.pretrained)
 
 
 class ConfigError(ValueError):
@@ -105,7 +106,7 @@ class ModelConfig:
 
     preset: str | None = "hint_tiny"
     type: str | None = None
-    init_from: str | None = None
+    init_from: str | None = None  # "pretrained" = the shipped weights (hint/weights)
     freeze: list[str] = field(default_factory=list)
     # Keyword arguments of the backbone class; keys checked against its constructor.
     args: dict[str, Any] = field(default_factory=dict)
@@ -606,10 +607,11 @@ def validate(cfg: Config) -> None:
     _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
     _validate_tune(cfg.tune)
     _positive(cfg.discriminator.filters, "discriminator.filters")
-    if cfg.model.init_from is not None and not os.path.exists(cfg.model.init_from):
+    init = cfg.model.init_from
+    if init is not None and init != PRETRAINED and not os.path.exists(init):
         raise ConfigError(
-            "'model.init_from' must be an existing run directory or .keras file. "
-            f"Received: model.init_from={cfg.model.init_from!r}"
+            f"'model.init_from' must be {PRETRAINED!r} (the shipped weights) or an existing run "
+            f"directory or .keras file. Received: model.init_from={init!r}"
         )
 
 

@@ -5,6 +5,11 @@ back. The output is the composite: the prediction inside the hole, the input pix
 so pixels outside the hole are returned unchanged. A mask is read as gray, and any value above
 zero is a hole (the same rule as the training mask folders); a mask of a different size is
 resized with nearest neighbour, with a warning.
+
+Large images (padded size above `max_side`, 512 by default) are not run whole: each group of
+nearby holes is inpainted in a context window around it, downscaled to at most `max_side` when
+needed, so memory and time are bounded by `max_side` squared per window rather than by the
+photo's size (see `inpaint_array`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from datasets import image_io
 
 # HINT downsamples 3 times and SCAL pools the latent by 2 more: sizes must divide by 16.
 MULTIPLE = 16
+# Largest side the network runs at by default: HINT was trained on 64-256 px crops, and memory
+# grows with the square of this.
+MAX_SIDE = 512
+# Least context kept around a hole on every side when a large image is inpainted by windows.
+MIN_CONTEXT = 64
 
 
 class InferenceError(ValueError):
@@ -50,22 +60,174 @@ def resize_nearest(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return mask[rows][:, cols]
 
 
-def inpaint_array(generator, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Inpaints one image.
+def _check_max_side(max_side) -> None:
+    if max_side is None:
+        return
+    if (
+        isinstance(max_side, bool)
+        or not isinstance(max_side, (int, np.integer))
+        or max_side < MULTIPLE
+        or max_side % MULTIPLE
+    ):
+        raise InferenceError(
+            f"max_side must be None or a positive multiple of {MULTIPLE}. "
+            f"Received: max_side={max_side!r}"
+        )
+
+
+def _padded(side: int) -> int:
+    return -(-side // MULTIPLE) * MULTIPLE
+
+
+def _run_generator(generator, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One forward pass on [h, w, C] / [h, w, 1], padded to `MULTIPLE` and cropped back."""
+    h, w = x.shape[:2]
+    xp = pad_to_multiple(x)[None]
+    mp = pad_to_multiple(mask)[None]
+    pred = generator({"image": xp, "mask": mp}, training=False)
+    return np.asarray(pred)[0, :h, :w]
+
+
+def hole_windows(
+    mask: np.ndarray, min_context: int = MIN_CONTEXT
+) -> list[tuple[int, int, int, int]]:
+    """Context windows around groups of holes, for the bounded-memory path of `inpaint_array`.
+
+    Every connected hole (8-connectivity) gets its bounding box grown on each side by its own
+    larger extent, and by at least `min_context` pixels, clipped to the image. Holes whose
+    windows overlap form a group whose window is the bounding box of their windows; groups are
+    merged again until no two windows overlap. So every hole pixel lies in exactly one window
+    and a window never contains another group's holes. A group's context follows the size of
+    its own holes, not the distance between them, so scattered small holes keep small windows.
+
+    Args:
+        mask: float32 [H, W, 1], 1 = hole.
+        min_context: least context on each side, in pixels. Defaults to `MIN_CONTEXT` (64).
+
+    Returns:
+        `(top, bottom, left, right)` windows (end-exclusive), one per group, in no particular
+        order; empty without holes.
+
+    Example:
+        >>> for top, bottom, left, right in hole_windows(mask): ...
+    """
+    from scipy import ndimage, sparse
+    from scipy.sparse import csgraph
+
+    hole = mask[..., 0] > 0
+    h, w = hole.shape
+    eight = np.ones((3, 3), bool)
+    parts, count = ndimage.label(hole, structure=eight)
+    if count == 0:
+        return []
+    boxes = np.array(
+        [[s[0].start, s[0].stop, s[1].start, s[1].stop] for s in ndimage.find_objects(parts)]
+    )
+    grow = np.maximum(min_context, np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]))
+    own = np.stack(
+        [
+            np.maximum(boxes[:, 0] - grow, 0),
+            np.minimum(boxes[:, 1] + grow, h),
+            np.maximum(boxes[:, 2] - grow, 0),
+            np.minimum(boxes[:, 3] + grow, w),
+        ],
+        axis=1,
+    )
+    # Holes less than `min_context` apart have overlapping windows and would be merged below
+    # anyway; grouping them first with a dilation keeps the pairwise overlap test small for
+    # masks of thousands of specks.
+    near, _ = ndimage.label(
+        ndimage.maximum_filter(hole, size=min_context // 2 * 2 + 1), structure=eight
+    )
+    group = np.zeros(count + 1, np.int64)
+    group[parts[hole]] = near[hole]
+    _, group = np.unique(group[1:], return_inverse=True)
+    while True:
+        n = group.max() + 1
+        win = np.stack(
+            [
+                np.full(n, h),
+                np.zeros(n, np.int64),
+                np.full(n, w),
+                np.zeros(n, np.int64),
+            ],
+            axis=1,
+        )
+        np.minimum.at(win[:, 0], group, own[:, 0])
+        np.maximum.at(win[:, 1], group, own[:, 1])
+        np.minimum.at(win[:, 2], group, own[:, 2])
+        np.maximum.at(win[:, 3], group, own[:, 3])
+        overlap = (
+            (win[:, None, 0] < win[None, :, 1])
+            & (win[None, :, 0] < win[:, None, 1])
+            & (win[:, None, 2] < win[None, :, 3])
+            & (win[None, :, 2] < win[:, None, 3])
+        )
+        merged, label = csgraph.connected_components(sparse.csr_matrix(overlap), directed=False)
+        if merged == n:
+            return [tuple(int(v) for v in row) for row in win]
+        group = label[group]
+
+
+def _inpaint_window(generator, x: np.ndarray, mask: np.ndarray, max_side: int) -> np.ndarray:
+    """Prediction for one context window, run at most `max_side` on its longer side."""
+    import tensorflow as tf
+
+    h, w = x.shape[:2]
+    if _padded(h) <= max_side and _padded(w) <= max_side:
+        return _run_generator(generator, x, mask)
+    scale = max_side / max(h, w)
+    size = (max(1, min(max_side, round(h * scale))), max(1, min(max_side, round(w * scale))))
+    # Area resizing averages exactly each low-resolution pixel's footprint, so marking every
+    # pixel whose footprint touches the hole keeps the hole's content out of the known pixels
+    # (an antialiased bilinear kernel reaches further than the footprint).
+    small_x = tf.image.resize(x, size, method="area").numpy()
+    small_m = (tf.image.resize(mask, size, method="area").numpy() > 0).astype(np.float32)
+    pred = _run_generator(generator, small_x, small_m)
+    # Known pixels in the low-resolution composite make the upsampled seam follow the image.
+    pred = pred * small_m + small_x * (1.0 - small_m)
+    return tf.image.resize(pred, (h, w), method="bicubic").numpy()
+
+
+def inpaint_array(
+    generator, image: np.ndarray, mask: np.ndarray, max_side: int | None = MAX_SIDE
+) -> np.ndarray:
+    """Inpaints one image of any size, in bounded memory when it is large.
+
+    An image whose padded size (each side rounded up to 16) fits in `max_side` x `max_side`
+    goes through the network whole. A larger one is inpainted hole group by hole group (see
+    `hole_windows`): each group's context window (the holes' bounding box grown on every side by
+    the hole's extent, at least 64 px, clipped to the image) is run at its own resolution when
+    it fits in `max_side`, else area-downscaled so that its longer side is `max_side`, inpainted
+    and upscaled back (bicubic). Why: HINT is trained on small crops (64-256 px), so a hole far
+    larger than that is better filled at the scale the network knows; the context within a few
+    hole widths is what the fill depends on most; and the network's memory and time are bounded
+    by `max_side` squared per window instead of growing with the photo (a 2000x1500 photo's
+    activations would not fit on many machines). The price: a hole whose window is downscaled is
+    filled at that lower resolution, so its fill is smoother than the image around it.
 
     Args:
         generator: a Keras model with inputs `image` and `mask`.
         image: float32 [H, W, C] in [0, 1], C = 1 or 3 (gray is run as RGB and returned gray).
         mask: float32 [H, W, 1] of 0/1, 1 = hole, same H and W as `image`.
+        max_side: largest side, a multiple of 16, the network is run at; `None` always runs the
+            whole image at full resolution (today's behaviour for small images). Defaults to
+            512.
 
     Returns:
-        The composite float32 [H, W, C]: prediction inside the hole, `image` elsewhere.
+        The composite float32 [H, W, C]: prediction inside the hole, `image` elsewhere (pixels
+        outside the hole are the input's, bit for bit).
+
+    Example:
+        >>> filled = inpaint_array(generator, photo, mask)                 # any size
+        >>> filled = inpaint_array(generator, photo, mask, max_side=None)  # whole image
     """
     if image.ndim != 3 or mask.shape[:2] != image.shape[:2]:
         raise InferenceError(
             f"Image {image.shape} and mask {mask.shape} must be [H, W, C] and [H, W, 1] with "
             "the same height and width."
         )
+    _check_max_side(max_side)
     if not mask.any():
         return image.copy()
     h, w, c = image.shape
@@ -76,14 +238,22 @@ def inpaint_array(generator, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
             x = np.repeat(image, 3, axis=-1)
         else:
             raise InferenceError(f"The model expects {want} channels; the image has {c}.")
-    xp = pad_to_multiple(x)[None]
-    mp = pad_to_multiple(mask)[None]
-    pred = generator({"image": xp, "mask": mp}, training=False)
-    pred = np.asarray(pred)[0, :h, :w]
-    if c == 1 and want == 3:
-        pred = pred.mean(axis=-1, keepdims=True)
-    out = pred * mask + image * (1.0 - mask)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
+    if max_side is None or (_padded(h) <= max_side and _padded(w) <= max_side):
+        pred = _run_generator(generator, x, mask)
+        if c == 1 and want == 3:
+            pred = pred.mean(axis=-1, keepdims=True)
+        out = pred * mask + image * (1.0 - mask)
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+    out = image.astype(np.float32, copy=True)
+    for top, bottom, left, right in hole_windows(mask):
+        window_mask = mask[top:bottom, left:right]
+        pred = _inpaint_window(generator, x[top:bottom, left:right], window_mask, max_side)
+        if c == 1 and want == 3:
+            pred = pred.mean(axis=-1, keepdims=True)
+        hole = window_mask[..., 0] > 0
+        region = out[top:bottom, left:right]  # a view: writes land in `out`
+        region[hole] = np.clip(pred[hole], 0.0, 1.0)
+    return out
 
 
 def pair_files(image_dir: str, mask_dir: str) -> list[tuple[str, str]]:
@@ -128,16 +298,34 @@ def output_path_for(image_path: str, out_dir: str) -> str:
     return os.path.join(out_dir, stem + ext)
 
 
-def inpaint_paths(generator, image: str, mask: str, out: str, progress: bool = True) -> list[str]:
+def inpaint_paths(
+    generator,
+    image: str,
+    mask: str,
+    out: str,
+    progress: bool = True,
+    max_side: int | None = MAX_SIDE,
+) -> list[str]:
     """Inpaints a file (image, mask, out file) or folders (image dir, mask dir, out dir).
 
     Paths and pairings are checked before anything is written, images are read one at a time
     (bounded memory for large folders), and each output is written atomically, so a bad file
     stops the run with an error and leaves no partial output.
 
+    Args:
+        generator: a Keras model with inputs `image` and `mask`.
+        image: an image file, or a folder of images.
+        mask: the mask file, or a folder of masks paired with the images (see `pair_files`).
+        out: the output file, or folder.
+        progress: show a progress bar for folders. Defaults to True.
+        max_side: images larger than this (padded to 16) are inpainted by context windows of
+            at most `max_side` pixels a side; `None` runs every image whole (see
+            `inpaint_array`). Defaults to 512.
+
     Returns:
         The written output paths.
     """
+    _check_max_side(max_side)
     for path, what in ((image, "image"), (mask, "mask")):
         if not os.path.exists(path):
             raise InferenceError(f"The {what} path does not exist: {path}")
@@ -153,7 +341,7 @@ def inpaint_paths(generator, image: str, mask: str, out: str, progress: bool = T
     bar = _progress(len(pairs)) if progress and len(pairs) > 1 else None
     for (image_path, mask_path), dst in zip(pairs, outs, strict=True):
         img, msk = load_pair(image_path, mask_path)
-        image_io.write_image(dst, inpaint_array(generator, img, msk))
+        image_io.write_image(dst, inpaint_array(generator, img, msk, max_side=max_side))
         if bar is not None:
             bar.add(1)
     return outs
@@ -209,7 +397,10 @@ def denoise_array(
     """
     conditioned = "noise_level" in _input_names(network)
     if conditioned and sigma is None:
-        raise InferenceError("This model is noise-level conditioned: give --sigma (0-255).")
+        raise InferenceError(
+            "This model is noise-level conditioned: give --sigma (0-255), or --blind to "
+            "estimate the level from the image."
+        )
     if sigma is not None and sigma < 0:
         raise InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
     if tile % MULTIPLE or margin % MULTIPLE or tile <= 2 * margin:
@@ -249,13 +440,41 @@ def denoise_array(
     return np.clip(out, 0.0, 1.0) if clip else out
 
 
+def estimate_sigma(image: np.ndarray) -> float:
+    """Estimates the Gaussian noise level of an image, in 0-255 units.
+
+    The wavelet median-absolute-deviation estimator of Donoho and Johnstone (scikit-image's
+    `estimate_sigma`), averaged over channels: what a noise-conditioned model is given when the
+    user asks for blind denoising.
+    """
+    from skimage.restoration import estimate_sigma as skimage_estimate_sigma
+
+    sigma = skimage_estimate_sigma(image, channel_axis=-1, average_sigmas=True)
+    return float(sigma) * 255.0
+
+
 def denoise_paths(
-    network, image: str, out: str, sigma: float | None = None, progress: bool = True
+    network,
+    image: str,
+    out: str,
+    sigma: float | None = None,
+    progress: bool = True,
+    blind: bool = False,
 ) -> list[str]:
     """Denoises a file or a folder of images into `out` (file or folder), keeping formats.
 
     8/16-bit PNG, JPEG and TIFF are written back at their bit depth; float32 TIFF and `.npy`
     inputs keep their values unclipped in and out, so benchmark-style noisy files work.
+
+    Args:
+        network: a denoiser, or an object with `for_channels(c)` returning one per image
+            channel count (e.g. `hint.pretrained.ShippedDenoisers`).
+        image: noisy image file or folder.
+        out: output file (for a file) or folder (for a folder; same relative names).
+        sigma: noise level in 0-255 units for noise-conditioned networks.
+        progress: show a progress bar for folders.
+        blind: without `sigma`, give noise-conditioned networks the level estimated from each
+            image (`estimate_sigma`); blind networks ignore it.
     """
     if not os.path.exists(image):
         raise InferenceError(f"The image path does not exist: {image}")
@@ -275,7 +494,11 @@ def denoise_paths(
         data, depth = image_io.read_image_and_depth(src)
         if os.path.splitext(dst)[1].lower() in (".jpg", ".jpeg", ".bmp") and depth == 16:
             depth = 8
-        result = denoise_array(network, data, sigma=sigma, clip=depth != 32)
+        net = network.for_channels(data.shape[-1]) if hasattr(network, "for_channels") else network
+        level = sigma
+        if level is None and blind and "noise_level" in _input_names(net):
+            level = estimate_sigma(data)
+        result = denoise_array(net, data, sigma=level, clip=depth != 32)
         image_io.write_image(dst, result, bit_depth=depth)
         if bar is not None:
             bar.add(1)

@@ -304,7 +304,7 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
     generator = build_generator(cfg)
     discriminator = build_discriminator(cfg)
     if cfg.model.init_from:
-        init_from(generator, discriminator, cfg.model.init_from)
+        init_from(generator, discriminator, init_source(cfg))
     freeze(generator, cfg.model.freeze)
     task = Inpainter(generator, discriminator, name="inpainter")
     t, loss = cfg.train, cfg.loss
@@ -351,7 +351,7 @@ def learning_rate(cfg: config_lib.Config, scale: float = 1.0):
 def build_denoiser(cfg: config_lib.Config) -> Denoiser:
     backbone = build_generator(cfg)
     if cfg.model.init_from:
-        init_from(backbone, None, cfg.model.init_from)
+        init_from(backbone, None, init_source(cfg))
     freeze(backbone, cfg.model.freeze)
     task = Denoiser(backbone, name="denoiser")
     t = cfg.train
@@ -366,6 +366,18 @@ def build_denoiser(cfg: config_lib.Config) -> Denoiser:
     size, ch = cfg.data.image_size, cfg.data.channels
     task({"image": tf.zeros((1, size, size, ch)), "noise_level": tf.zeros((1, size, size, 1))})
     return task
+
+
+def init_source(cfg: config_lib.Config) -> str:
+    """`model.init_from` as a path: "pretrained" is the shipped model of the task and channels."""
+    if cfg.model.init_from != config_lib.PRETRAINED:
+        return cfg.model.init_from
+    from hint import pretrained
+
+    try:
+        return pretrained.path(pretrained.for_task(cfg.task, cfg.data.channels))
+    except pretrained.PretrainedError as e:
+        raise TrainingError(f"model.init_from=pretrained: {e}") from None
 
 
 def init_from(generator: keras.Model, discriminator: keras.Model | None, path: str) -> None:

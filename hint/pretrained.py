@@ -1,0 +1,116 @@
+"""The networks the project trained itself, shipped in `hint/weights/` with a model card each.
+
+`denoise` and `inpaint` use them when no `--run` is given, `model.init_from: pretrained`
+fine-tunes from them, and the benchmarks measure them. Each entry names its `.keras` file (a
+backbone saved by a training run, loaded with `safe_mode=True`), its model card and the
+training config that produced it (under `configs/`).
+
+Example:
+
+>>> from hint import pretrained
+>>> denoiser = pretrained.load("denoise_gray")
+>>> pretrained.for_task("denoise", channels=3)
+'denoise_color'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+
+
+class PretrainedError(ValueError):
+    """A shipped model that is unknown or missing from this installation."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """One shipped network.
+
+    Args:
+        file: The `.keras` file in `hint/weights/`.
+        card: Its model card (Markdown) in `hint/weights/`.
+        task: `"denoise"` or `"inpaint"`.
+        channels: Image channels the network takes (1 gray, 3 colour).
+        config: The training config, relative to the repository root.
+    """
+
+    file: str
+    card: str
+    task: str
+    channels: int
+    config: str
+
+
+PRETRAINED = {
+    "denoise_gray": Pretrained(
+        "ffdnet_gray.keras", "ffdnet_gray.md", "denoise", 1, "configs/ffdnet_gray.yaml"
+    ),
+    "denoise_color": Pretrained(
+        "ffdnet_color.keras", "ffdnet_color.md", "denoise", 3, "configs/ffdnet_color.yaml"
+    ),
+    "inpaint": Pretrained(
+        "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml"
+    ),
+}
+
+
+def for_task(task: str, channels: int = 3) -> str:
+    """The shipped model's name for a task and a number of image channels."""
+    if task == "inpaint":
+        return "inpaint"
+    if task == "denoise":
+        if channels not in (1, 3):
+            raise PretrainedError(f"Images must have 1 or 3 channels. Received: {channels=}")
+        return "denoise_gray" if channels == 1 else "denoise_color"
+    raise PretrainedError(f"No shipped model for task {task!r}; tasks: denoise, inpaint.")
+
+
+def path(name: str) -> str:
+    """The path of a shipped model's `.keras` file; a clear error when it is not installed."""
+    if name not in PRETRAINED:
+        raise PretrainedError(
+            f"Unknown shipped model {name!r}; available: {', '.join(sorted(PRETRAINED))}."
+        )
+    entry = PRETRAINED[name]
+    file = os.path.join(WEIGHTS_DIR, entry.file)
+    if not os.path.isfile(file):
+        raise PretrainedError(
+            f"The shipped {name!r} weights are not in this installation (expected {file}). "
+            f"Train one with `python main.py --config {entry.config}` and pass its run "
+            "directory with --run."
+        )
+    return file
+
+
+def available() -> list[str]:
+    """Names of the shipped models present in this installation."""
+    return [n for n, e in PRETRAINED.items() if os.path.isfile(os.path.join(WEIGHTS_DIR, e.file))]
+
+
+def load(name: str):
+    """Loads a shipped network (a functional backbone) with `safe_mode=True`, uncompiled."""
+    import keras
+
+    import hint.models  # noqa: F401  (registers the classes the file refers to)
+
+    return keras.saving.load_model(path(name), compile=False, safe_mode=True)
+
+
+class ShippedDenoisers:
+    """The shipped gray and colour denoisers, each loaded the first time an image needs it.
+
+    `hint.inference.denoise_paths` picks `denoisers.for_channels(c)` per image, so a folder
+    mixing gray and colour photos loads each model once.
+    """
+
+    def __init__(self):
+        self._models = {}
+
+    def for_channels(self, channels: int):
+        name = for_task("denoise", 1 if channels == 1 else 3)
+        if name not in self._models:
+            self._models[name] = load(name)
+        return self._models[name]

@@ -1,0 +1,80 @@
+"""Checks of benchmarks/denoise_vs_classical.py on two 32x32 images and tiny random denoisers."""
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from benchmarks import denoise_vs_classical as bench
+from datasets import image_io
+from hint.models.dncnn import DnCNN
+
+SIGMAS = (15.0, 25.0, 50.0)
+
+
+def _clean(channels):
+    # Smooth shapes, so that a real denoiser has structure to keep and noise to remove.
+    y, x = np.mgrid[0:32, 0:32].astype(np.float32) / 31.0
+    planes = [0.2 + 0.6 * x, 0.3 + 0.4 * y, 0.5 + 0.3 * (x - y)][:channels]
+    image = np.stack(planes, axis=-1)
+    image[8:24, 10:22] = 0.9
+    return image
+
+
+def _tiny_model(path, channels):
+    model = DnCNN(
+        depth=3,
+        filters=8,
+        image_channels=channels,
+        conditioning="noise_map",
+        downsample="pixel_unshuffle",
+    )
+    model.save(path)
+    return str(path)
+
+
+def test_main_measures_every_method_and_writes_json_and_png(tmp_path, capsys):
+    pytest.importorskip("bm3d")
+    for name, channels in (("gray", 1), ("color", 3)):
+        image_io.write_image(tmp_path / name / "a.png", _clean(channels))
+    gray = _tiny_model(tmp_path / "gray.keras", 1)
+    color = _tiny_model(tmp_path / "color.keras", 3)
+    out = tmp_path / "results"
+    argv = ["--data", str(tmp_path / "gray"), "--data", str(tmp_path / "color")]
+    argv += ["--model-gray", gray, "--model-color", color, "--out", str(out)]
+    assert bench.main([*argv, "--sigmas", *map(str, SIGMAS)]) == 0
+
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    keys = {(r["dataset"], r["sigma"], r["method"]) for r in rows}
+    assert keys == {(d, s, m) for d in ("gray", "color") for s in SIGMAS for m in bench.METHODS}
+    labels = {(r["dataset"], r["method"]): r["label"] for r in rows}
+    assert labels["gray", "bm3d"] == "BM3D" and labels["color", "bm3d"] == "CBM3D"
+    assert labels["gray", "network"] == "network (gray.keras)"
+    assert labels["color", "network"] == "network (color.keras)"
+    # The printed table has one line per JSON row, with its numbers.
+    printed = [re.split(r"\s{2,}", line.strip()) for line in capsys.readouterr().out.splitlines()]
+    for r in rows:
+        cells = [r["dataset"], f"{r['sigma']:g}", r["label"], "1", f"{r['psnr']:.2f}"]
+        assert sum(line[:5] == cells for line in printed) == 1
+    assert all(math.isfinite(r["psnr"]) and 0.0 < r["ssim"] <= 1.0 for r in rows)
+    by_key = {(r["dataset"], r["sigma"], r["method"]): r for r in rows}
+    for dataset in ("gray", "color"):
+        assert by_key[dataset, 50.0, "bm3d"]["psnr"] > by_key[dataset, 50.0, "noisy"]["psnr"] + 3
+        assert by_key[dataset, 25.0, "bm3d"]["speed_vs_bm3d"] == pytest.approx(1.0)
+        assert by_key[dataset, 25.0, "noisy"]["seconds_per_image"] is None
+    assert (out / "psnr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["psnr.png", "results.json"]
+
+
+def test_bad_data_folder_stops_with_exit_code_2_before_any_work(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(SystemExit) as raised:
+        bench.main(["--data", str(missing), "--skip-bm3d", "--out", str(tmp_path / "out")])
+    assert raised.value.code == 2
+    assert str(missing) in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(bench.BenchmarkError, match="No images"):
+        bench.run_benchmark([str(tmp_path / "empty")], skip_bm3d=True)
+    assert not (tmp_path / "out").exists()

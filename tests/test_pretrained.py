@@ -1,0 +1,104 @@
+"""The shipped-weights registry and the commands that use it when no --run is given.
+
+These tests swap `hint.pretrained.WEIGHTS_DIR` for a folder of tiny stand-in models, so they
+check the mechanism; `test_shipped_weights.py` checks the real files.
+"""
+
+import numpy as np
+import pytest
+
+from datasets import image_io
+from hint import commands, config, pretrained, training
+from hint.models.dncnn import DnCNN
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", str(folder))
+    return folder
+
+
+def save_denoiser(folder, name, channels):
+    model = DnCNN(depth=3, filters=4, image_channels=channels, conditioning="noise_map")
+    model.save(folder / pretrained.PRETRAINED[name].file)
+    return model
+
+
+def test_for_task():
+    assert pretrained.for_task("denoise", 1) == "denoise_gray"
+    assert pretrained.for_task("denoise", 3) == "denoise_color"
+    assert pretrained.for_task("inpaint") == "inpaint"
+    with pytest.raises(pretrained.PretrainedError, match="channels"):
+        pretrained.for_task("denoise", 2)
+    with pytest.raises(pretrained.PretrainedError, match="No shipped model"):
+        pretrained.for_task("segment")
+
+
+def test_missing_and_unknown_weights_are_clear_errors(weights_dir):
+    assert pretrained.available() == []
+    with pytest.raises(pretrained.PretrainedError, match="not in this installation.*--run"):
+        pretrained.path("inpaint")
+    with pytest.raises(pretrained.PretrainedError, match="Unknown shipped model"):
+        pretrained.path("nope")
+
+
+def test_denoise_without_run_picks_the_model_per_channel_count(weights_dir, tmp_path):
+    gray = save_denoiser(weights_dir, "denoise_gray", 1)
+    save_denoiser(weights_dir, "denoise_color", 3)
+    assert sorted(pretrained.available()) == ["denoise_color", "denoise_gray"]
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    image_io.write_image(str(src / "g.png"), rng.uniform(size=(20, 24, 1)).astype("float32"))
+    image_io.write_image(str(src / "c.png"), rng.uniform(size=(16, 16, 3)).astype("float32"))
+    outs = commands.denoise(None, str(src), str(out), sigma=25)
+    assert sorted(image_io.read_image(p).shape for p in outs) == [(16, 16, 3), (20, 24, 1)]
+    # The gray file went through the shipped gray model (loaded with safe_mode=True).
+    noisy = image_io.read_image(str(src / "g.png"))
+    from hint import inference
+
+    expected = inference.denoise_array(gray, noisy, sigma=25)
+    np.testing.assert_allclose(image_io.read_image(str(out / "g.png")), expected, atol=1 / 255)
+
+
+def test_blind_estimates_the_level_for_conditioned_models(weights_dir, tmp_path):
+    save_denoiser(weights_dir, "denoise_gray", 1)
+    clean = np.full((64, 64, 1), 0.5, np.float32)
+    noisy = clean + np.random.default_rng(1).normal(0, 20 / 255, clean.shape).astype("float32")
+    from hint import inference
+
+    assert inference.estimate_sigma(noisy) == pytest.approx(20, abs=2)
+    path = tmp_path / "n.npy"
+    np.save(path, noisy)
+    with pytest.raises(inference.InferenceError, match="--blind"):
+        commands.denoise(None, str(path), str(tmp_path / "o.npy"))
+    commands.denoise(None, str(path), str(tmp_path / "o.npy"), blind=True)
+    assert (tmp_path / "o.npy").exists()
+
+
+def test_init_from_pretrained(weights_dir, tmp_path):
+    source = save_denoiser(weights_dir, "denoise_gray", 1)
+    cfg = config.load_config(
+        None,
+        [
+            "task=denoise",
+            "data.channels=1",
+            "model.type=DnCNN",
+            "model.depth=3",
+            "model.filters=4",
+            "model.conditioning=noise_map",
+            "model.init_from=pretrained",
+        ],
+    )
+    assert training.init_source(cfg) == str(weights_dir / "ffdnet_gray.keras")
+    task = training.build_denoiser(cfg)
+    for a, b in zip(task.backbone.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_init_from_pretrained_missing_is_a_training_error(weights_dir):
+    cfg = config.load_config(None, ["model.init_from=pretrained"])
+    with pytest.raises(training.TrainingError, match="init_from=pretrained.*not in this"):
+        training.init_source(cfg)
