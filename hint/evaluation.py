@@ -148,8 +148,9 @@ def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) ->
     if cfg.task == "denoise":
         return _evaluate_denoising_run(cfg, run_dir, generator, data, verbose)
     images = evaluation_images(cfg, data)
+    # The crops' size: data.val_size when the run validated on a separate folder.
     eval_masks = masks.evaluation_masks(
-        cfg.data.image_size, per_bucket=cfg.eval.per_bucket, seed=cfg.eval.seed
+        images.shape[1], per_bucket=cfg.eval.per_bucket, seed=cfg.eval.seed
     )
     rows = summary_table(evaluate_inpainting(generator, images, eval_masks, progress=verbose))
     out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))

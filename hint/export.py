@@ -540,7 +540,7 @@ def export_run(
     if not run_dir.endswith(".keras"):
         task = training.load_run_config(run_dir).task
     _check_task(task)
-    model = training.load_generator(run_dir)
+    model = training.load_model(run_dir)
     return export_model(model, out_dir, name=name, version=version, task=task)
 
 

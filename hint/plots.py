@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from datasets.image_io import atomic_write
 
 DEFAULT_TITLES = ("masked input", "mask", "output", "ground truth")
-_SKIPPED_COLUMNS = ("epoch", "batch", "size")
+_SKIPPED_COLUMNS = ("epoch", "batch", "size", "cpu_seconds", "wall_seconds")
 
 
 def _save(fig, out_path, dpi):

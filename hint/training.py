@@ -37,7 +37,6 @@ from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
 
 MODEL_FILE = "model.keras"
-GENERATOR_FILE = MODEL_FILE  # the inpainting network is its generator
 
 
 class TrainingError(RuntimeError):
@@ -168,9 +167,6 @@ def load_model(run_dir: str) -> keras.Model:
     return keras.saving.load_model(path, compile=False, safe_mode=True)
 
 
-load_generator = load_model
-
-
 # --------------------------------------------------------------------------- data
 
 
@@ -211,7 +207,9 @@ def build_datasets(cfg: config_lib.Config):
     train = pipelines.inpainting_pipeline(
         train_clean, mask_gen, d.batch_size, seed=cfg.run.seed, training=True
     )
-    val = pipelines.validation_pipeline(val_clean, mask_gen, d.batch_size, seed=cfg.eval.seed)
+    # Validation crops may be larger than training crops (data.val_size): masks of their size.
+    val_masks = make_mask_generator(cfg, d.val_size) if d.val_path is not None else mask_gen
+    val = pipelines.validation_pipeline(val_clean, val_masks, d.batch_size, seed=cfg.eval.seed)
     return train, val
 
 
@@ -270,10 +268,14 @@ def make_degradation(cfg: config_lib.Config, sigma: float | None = None):
     return degradations.make_degradation(n.kind, **params)
 
 
-def make_mask_generator(cfg: config_lib.Config) -> masks.MaskGenerator:
+def make_mask_generator(cfg: config_lib.Config, image_size: int | None = None):
+    """The configured `masks.MaskGenerator`, for `image_size` (default: the training crops)."""
     m = cfg.data.mask
     return masks.MaskGenerator(
-        kind=m.kind, image_size=cfg.data.image_size, weights=m.weights, folder=m.folder
+        kind=m.kind,
+        image_size=image_size or cfg.data.image_size,
+        weights=m.weights,
+        folder=m.folder,
     )
 
 
@@ -383,10 +385,10 @@ def init_source(cfg: config_lib.Config) -> str:
 def init_from(generator: keras.Model, discriminator: keras.Model | None, path: str) -> None:
     """Transfer learning ("HINT Initial"): copies weights from a run or a `.keras` file.
 
-    A run directory gives its best generator and, when `checkpoints/last.weights.h5` exists
-    and this run has a discriminator, the discriminator too.
+    A run directory gives its best generator and, when this run has a discriminator, the
+    source run's last discriminator too (`load_discriminator`).
     """
-    source = load_generator(path)
+    source = load_model(path)
     try:
         generator.set_weights(source.get_weights())
     except ValueError as e:
@@ -394,14 +396,32 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
             f"model.init_from={path}: its generator does not match this model's architecture "
             f"({e}). Use the same model preset/arguments as the source run."
         ) from None
-    last = os.path.join(path, "checkpoints", "last.weights.h5")
-    if discriminator is not None and os.path.isdir(path) and os.path.isfile(last):
-        source_cfg = load_run_config(path)
-        if source_cfg.loss.adversarial > 0:
-            donor = Inpainter(source, build_discriminator(source_cfg))
-            donor.compile(perceptual=0.0, style=0.0, adversarial=source_cfg.loss.adversarial)
-            donor.load_weights(last)
-            discriminator.set_weights(donor.discriminator.get_weights())
+    donor = load_discriminator(path, source) if discriminator is not None else None
+    if donor is not None:
+        discriminator.set_weights(donor.get_weights())
+
+
+def load_discriminator(run_dir: str, generator: keras.Model | None = None):
+    """A run's discriminator from `checkpoints/last.weights.h5`, or None when it has none.
+
+    Args:
+        run_dir: A run directory (anything else, e.g. a `.keras` file, gives None).
+        generator: The run's generator, if already loaded.
+    """
+    last = os.path.join(run_dir, "checkpoints", "last.weights.h5")
+    if not (os.path.isdir(run_dir) and os.path.isfile(last)):
+        return None
+    cfg = load_run_config(run_dir)
+    if cfg.task != "inpaint" or cfg.loss.adversarial <= 0:
+        return None
+    generator = generator or load_model(run_dir)
+    donor = Inpainter(generator, build_discriminator(cfg))
+    donor.compile(perceptual=0.0, style=0.0, adversarial=cfg.loss.adversarial)
+    # One call on a blank 16x16 image builds the task, which `load_weights` requires.
+    channels = generator.inputs[0].shape[-1]
+    donor({"image": tf.zeros((1, 16, 16, channels)), "mask": tf.zeros((1, 16, 16, 1))})
+    donor.load_weights(last)
+    return donor.discriminator
 
 
 def freeze(model: keras.Model, patterns: list[str]) -> list[str]:
@@ -468,6 +488,41 @@ class StopOnNaN(keras.callbacks.Callback):
                     )
 
 
+class CpuTime(keras.callbacks.Callback):
+    """Adds `cpu_seconds` and `wall_seconds` to every epoch's logs, cumulative over resumes.
+
+    CPU seconds are this process's (every thread: the training step and the tf.data workers),
+    the figure a model card reports as training cost. A resumed run continues from the last
+    row of its CSV log, so the totals cover the whole run. Place it before `CSVLogger`.
+
+    Args:
+        log_path: The run's CSV log, read once at the start of training.
+    """
+
+    def __init__(self, log_path: str):
+        super().__init__()
+        self.log_path = log_path
+
+    def on_train_begin(self, logs=None):
+        self._base = {"cpu_seconds": 0.0, "wall_seconds": 0.0}
+        if os.path.isfile(self.log_path):
+            import csv
+
+            with open(self.log_path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            for key in self._base:
+                if rows and rows[-1].get(key):
+                    self._base[key] = float(rows[-1][key])
+        self._start = {"cpu_seconds": time.process_time(), "wall_seconds": time.time()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        now = {"cpu_seconds": time.process_time(), "wall_seconds": time.time()}
+        for key, base in self._base.items():
+            logs[key] = base + now[key] - self._start[key]
+
+
 def save_model_atomic(model: keras.Model, path: str) -> None:
     tmp = path[: -len(".keras")] + ".tmp.keras"
     model.save(tmp)
@@ -508,10 +563,12 @@ def make_callbacks(
     ]
     if is_chief:
         os.makedirs(ckpt_dir, exist_ok=True)
+        log = os.path.join(run_dir, "log.csv")
         callbacks += [
+            CpuTime(log),
             BestModelCheckpoint(os.path.join(run_dir, MODEL_FILE)),
             LastCheckpoint(os.path.join(ckpt_dir, "last.weights.h5")),
-            keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
+            keras.callbacks.CSVLogger(log, append=True),
         ]
         if cfg.train.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))

@@ -25,7 +25,7 @@ def exported(tmp_path_factory):
     cfg = config_lib.config_from_dict({"model": dict(TINY), "data": {"image_size": 32}})
     config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))
     generator = HINTBackbone(**TINY)
-    training.save_model_atomic(generator, os.path.join(run_dir, training.GENERATOR_FILE))
+    training.save_model_atomic(generator, os.path.join(run_dir, training.MODEL_FILE))
     version_dir = export.export_run(run_dir, str(root / "out"))
     return generator, run_dir, version_dir
 
@@ -63,7 +63,7 @@ def test_layout(exported):
     }
     # The .keras file beside the version folders; no temporary folder left behind.
     assert sorted(os.listdir(model_dir)) == ["1", "hint-v1.keras"]
-    reloaded = training.load_generator(os.path.join(model_dir, "hint-v1.keras"))
+    reloaded = training.load_model(os.path.join(model_dir, "hint-v1.keras"))
     for a, b in zip(reloaded.get_weights(), exported[0].get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 

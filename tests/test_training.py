@@ -50,10 +50,27 @@ class _Crash(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill")
 
 
-def test_train_evaluate_inpaint_end_to_end(tmp_path, monkeypatch):
-    cfg = tiny_config(tmp_path, "train.epochs=2")
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One tiny GAN run shared by the tests below (training dominates their time).
+
+    It validates on a separate folder with larger crops than the training ones
+    (`data.val_path`, `data.val_size`), as the shipped inpainting model's config does.
+    """
+    tmp_path = tmp_path_factory.mktemp("trained")
+    val_dir = tmp_path / "val"
+    val_dir.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        image_io.write_image(str(val_dir / f"v{i}.png"), rng.uniform(size=(56, 60, 3)))
+    cfg = tiny_config(tmp_path, "train.epochs=2", f"data.val_path={val_dir}", "data.val_size=48")
     run_dir = training.make_run_dir(cfg)
     training.train(cfg, run_dir, verbose=0)
+    return run_dir
+
+
+def test_train_evaluate_inpaint_end_to_end(trained_run, tmp_path):
+    run_dir = trained_run
     for rel in (
         "config.yaml",
         "model.keras",
@@ -64,6 +81,10 @@ def test_train_evaluate_inpaint_end_to_end(tmp_path, monkeypatch):
     ):
         assert os.path.isfile(os.path.join(run_dir, rel)), rel
     assert epochs_logged(run_dir) == [0, 1]
+    with open(os.path.join(run_dir, "log.csv")) as f:
+        rows = list(csv.DictReader(f))
+    cpu = [float(r["cpu_seconds"]) for r in rows]
+    assert 0 < cpu[0] < cpu[1] and float(rows[1]["wall_seconds"]) > 0
 
     rows = evaluation.evaluate_run(run_dir, verbose=False)
     assert [r["bucket"] for r in rows] == ["0-20%", "20-40%", "40-60%", "all"]
@@ -99,12 +120,14 @@ def test_train_evaluate_inpaint_end_to_end(tmp_path, monkeypatch):
 
 
 def test_resume_after_interruption(tmp_path):
-    cfg = tiny_config(tmp_path, "train.epochs=3")
+    # Without the discriminator: resuming restores the task's whole state either way, and
+    # this test's cost is two trainings.
+    cfg = tiny_config(tmp_path, "train.epochs=2", "loss.adversarial=0", "eval.samples=0")
     run_dir = training.make_run_dir(cfg)
     original = training.make_callbacks
 
     def with_crash(*args, **kwargs):
-        return [*original(*args, **kwargs), _Crash(epoch=2)]
+        return [*original(*args, **kwargs), _Crash(epoch=1)]
 
     training.make_callbacks = with_crash
     try:
@@ -112,17 +135,18 @@ def test_resume_after_interruption(tmp_path):
             training.train(cfg, run_dir, verbose=0)
     finally:
         training.make_callbacks = original
-    assert epochs_logged(run_dir) == [0, 1]
+    assert epochs_logged(run_dir) == [0]
     assert os.path.isfile(os.path.join(run_dir, "backup", "latest.weights.h5"))
     training.train(cfg, run_dir, verbose=0)  # the same command again resumes
-    assert epochs_logged(run_dir) == [0, 1, 2]
+    assert epochs_logged(run_dir) == [0, 1]
+    with open(os.path.join(run_dir, "log.csv")) as f:
+        cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(f)]
+    assert 0 < cpu[0] < cpu[1]  # the CPU time of the resumed run adds to the first's
 
 
-def test_init_from_and_freeze(tmp_path):
-    cfg = tiny_config(tmp_path, "train.epochs=1", "loss.adversarial=0")
-    run_dir = training.make_run_dir(cfg)
-    training.train(cfg, run_dir, verbose=0)
-    source = training.load_generator(run_dir)
+def test_init_from_and_freeze(trained_run, tmp_path):
+    run_dir = trained_run
+    source = training.load_model(run_dir)
 
     cfg2 = load_config(
         None,
@@ -137,6 +161,10 @@ def test_init_from_and_freeze(tmp_path):
     )
     task = training.build_task(cfg2)
     for a, b in zip(source.get_weights(), task.generator.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The run has a discriminator checkpoint: it is transferred too.
+    donor = training.load_discriminator(run_dir)
+    for a, b in zip(donor.get_weights(), task.discriminator.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not task.generator.get_layer("embedding").trainable
 

@@ -232,7 +232,7 @@ class HintTuner(keras_tuner.Tuner):
         return results
 
     def load_model(self, trial):
-        return training.load_generator(self.run_dir(trial.trial_id))
+        return training.load_model(self.run_dir(trial.trial_id))
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)

@@ -64,7 +64,7 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
         assert cfg.data.mask.weights == row["data.mask.weights"]
         assert cfg.data.mask.kind == row["data.mask.kind"]
         assert cfg.train.epochs == 1 and len(_log_rows(row["run_dir"])) == 1
-        assert training.load_generator(row["run_dir"]) is not None
+        assert training.load_model(row["run_dir"]) is not None
 
     # best_config.yaml: the full base config (2 epochs) with the best values.
     best = load_config(result.best_config_path)
