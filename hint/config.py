@@ -465,6 +465,15 @@ def _resolve_model_args(cfg: Config, raw_model: dict, source: str, marks: dict) 
         preset_type = base.pop("type", "HINTBackbone")
         if cfg.model.type is None:
             cfg.model.type = preset_type
+        elif cfg.model.type != preset_type:
+            if "preset" in raw_model:
+                raise ConfigError(
+                    f"{_where(('model', 'preset'), source, marks)} {cfg.model.preset!r} is a "
+                    f"{preset_type}, but model.type is {cfg.model.type}: give one of them. "
+                    f"Received: model.preset={cfg.model.preset!r}, model.type={cfg.model.type!r}"
+                )
+            # An explicit type without a preset: the default preset belongs to another class.
+            cfg.model.preset, base = None, {}
     if cfg.model.type is None:
         raise ConfigError("The model section needs a 'preset' or a 'type'.")
     cls = model_class(cfg.model.type)

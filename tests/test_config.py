@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from hint import config as config_lib
-from hint.config import ConfigError, load_config
+from hint.config import ConfigError, dump_config, load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,3 +132,15 @@ def test_invalid_yaml(tmp_path):
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("/no/such/config.yaml")
+
+
+def test_explicit_type_without_preset_round_trips(tmp_path):
+    """`type: DnCNN` alone must not inherit the default HINT preset's arguments."""
+    cfg = load_config(None, ["model.type=DnCNN", "model.depth=3", "model.filters=4"])
+    assert cfg.model.preset is None
+    assert cfg.model.args == {"depth": 3, "filters": 4}
+    path = tmp_path / "config.yaml"
+    dump_config(cfg, str(path))
+    assert load_config(str(path)).model.args == cfg.model.args  # a run's config resumes
+    with pytest.raises(ConfigError, match="is a HINTBackbone, but model.type is DnCNN"):
+        load_config(None, ["model.preset=hint_tiny", "model.type=DnCNN"])
