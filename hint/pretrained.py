@@ -46,10 +46,10 @@ class Pretrained:
 
 PRETRAINED = {
     "denoise_gray": Pretrained(
-        "ffdnet_gray.keras", "ffdnet_gray.md", "denoise", 1, "configs/ffdnet_gray.yaml"
+        "denoise_gray.keras", "denoise_gray.md", "denoise", 1, "configs/dncnn_gray.yaml"
     ),
     "denoise_color": Pretrained(
-        "ffdnet_color.keras", "ffdnet_color.md", "denoise", 3, "configs/ffdnet_color.yaml"
+        "denoise_color.keras", "denoise_color.md", "denoise", 3, "configs/dncnn_color.yaml"
     ),
     "inpaint": Pretrained(
         "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml"

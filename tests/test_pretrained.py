@@ -92,7 +92,7 @@ def test_init_from_pretrained(weights_dir, tmp_path):
             "model.init_from=pretrained",
         ],
     )
-    assert training.init_source(cfg) == str(weights_dir / "ffdnet_gray.keras")
+    assert training.init_source(cfg) == str(weights_dir / "denoise_gray.keras")
     task = training.build_denoiser(cfg)
     for a, b in zip(task.backbone.get_weights(), source.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
