@@ -7,6 +7,7 @@ runs/NAME/
   config.yaml              resolved config (every key, defaults filled in)
   model.keras              best network by validation PSNR (loaded with safe_mode=True)
   checkpoints/last.weights.h5  network (+ discriminator) + optimizers after the last epoch
+  checkpoints/discriminator.weights.h5  the discriminator alone (what init_from transfers)
   backup/                  BackupAndRestore state: rerunning resumes from the last epoch
   log.csv                  per-epoch losses and metrics (CSVLogger)
   plots/history.png        loss / metric curves
@@ -37,6 +38,7 @@ from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
 
 MODEL_FILE = "model.keras"
+DISCRIMINATOR_FILE = "discriminator.weights.h5"
 
 
 class TrainingError(RuntimeError):
@@ -396,32 +398,25 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
             f"model.init_from={path}: its generator does not match this model's architecture "
             f"({e}). Use the same model preset/arguments as the source run."
         ) from None
-    donor = load_discriminator(path, source) if discriminator is not None else None
+    donor = load_discriminator(path) if discriminator is not None else None
     if donor is not None:
         discriminator.set_weights(donor.get_weights())
 
 
-def load_discriminator(run_dir: str, generator: keras.Model | None = None):
-    """A run's discriminator from `checkpoints/last.weights.h5`, or None when it has none.
+def load_discriminator(run_dir: str):
+    """A run's last discriminator (`checkpoints/discriminator.weights.h5`), or None.
 
     Args:
         run_dir: A run directory (anything else, e.g. a `.keras` file, gives None).
-        generator: The run's generator, if already loaded.
     """
-    last = os.path.join(run_dir, "checkpoints", "last.weights.h5")
-    if not (os.path.isdir(run_dir) and os.path.isfile(last)):
+    path = os.path.join(run_dir, "checkpoints", DISCRIMINATOR_FILE)
+    if not (os.path.isdir(run_dir) and os.path.isfile(path)):
         return None
-    cfg = load_run_config(run_dir)
-    if cfg.task != "inpaint" or cfg.loss.adversarial <= 0:
+    discriminator = build_discriminator(load_run_config(run_dir))
+    if discriminator is None:
         return None
-    generator = generator or load_model(run_dir)
-    donor = Inpainter(generator, build_discriminator(cfg))
-    donor.compile(perceptual=0.0, style=0.0, adversarial=cfg.loss.adversarial)
-    # One call on a blank 16x16 image builds the task, which `load_weights` requires.
-    channels = generator.inputs[0].shape[-1]
-    donor({"image": tf.zeros((1, 16, 16, channels)), "mask": tf.zeros((1, 16, 16, 1))})
-    donor.load_weights(last)
-    return donor.discriminator
+    discriminator.load_weights(path)
+    return discriminator
 
 
 def freeze(model: keras.Model, patterns: list[str]) -> list[str]:
@@ -462,7 +457,12 @@ class BestModelCheckpoint(keras.callbacks.Callback):
 
 
 class LastCheckpoint(keras.callbacks.Callback):
-    """Writes the whole task's weights (generator, discriminator, optimizers) every epoch."""
+    """Writes the whole task's weights (generator, discriminator, optimizers) every epoch.
+
+    A task with a discriminator also gets `discriminator.weights.h5` beside it: the
+    discriminator alone, small enough to keep with a shipped model, which is what
+    `model.init_from` transfers (`load_discriminator`).
+    """
 
     def __init__(self, path):
         super().__init__()
@@ -472,6 +472,12 @@ class LastCheckpoint(keras.callbacks.Callback):
         tmp = self.path + ".tmp.weights.h5"
         self.model.save_weights(tmp)
         os.replace(tmp, self.path)
+        discriminator = getattr(self.model, "discriminator", None)
+        if discriminator is not None:
+            target = os.path.join(os.path.dirname(self.path), DISCRIMINATOR_FILE)
+            tmp = target + ".tmp.weights.h5"
+            discriminator.save_weights(tmp)
+            os.replace(tmp, target)
 
 
 class StopOnNaN(keras.callbacks.Callback):
