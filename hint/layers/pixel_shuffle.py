@@ -4,6 +4,13 @@ import keras
 import tensorflow as tf
 
 
+def check_factor(factor):
+    """Validates a pixel (un)shuffle factor: an int of at least 2; returns it."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise ValueError(f"`factor` must be an int >= 2. Received: factor={factor!r}")
+    return factor
+
+
 @keras.saving.register_keras_serializable(package="hint")
 class PixelShuffle(keras.layers.Layer):
     """Pixel-shuffle: `(H, W, f*f*C) -> (f*H, f*W, C)`, parameter free.
@@ -29,10 +36,8 @@ class PixelShuffle(keras.layers.Layer):
     """
 
     def __init__(self, factor=2, **kwargs):
-        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
-            raise ValueError(f"`factor` must be an int >= 2. Received: factor={factor!r}")
         super().__init__(**kwargs)
-        self.factor = factor
+        self.factor = check_factor(factor)
 
     def call(self, inputs):
         if isinstance(inputs, (list, tuple)):

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from hint.layers.pixel_shuffle import check_factor
+
 
 @keras.saving.register_keras_serializable(package="hint")
 class PixelUnshuffle(keras.layers.Layer):
@@ -32,10 +34,8 @@ class PixelUnshuffle(keras.layers.Layer):
     """
 
     def __init__(self, factor=2, **kwargs):
-        if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
-            raise ValueError(f"`factor` must be an int >= 2. Received: factor={factor!r}")
         super().__init__(**kwargs)
-        self.factor = factor
+        self.factor = check_factor(factor)
 
     def call(self, inputs):
         shape = tf.shape(inputs)

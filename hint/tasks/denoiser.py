@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from hint import metrics as hint_metrics
+from hint.tasks.restoration_task import RestorationTask, make_optimizer
 
 PIXEL_LOSSES = ("mse", "l1")
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class Denoiser(keras.Model):
+class Denoiser(RestorationTask):
     """Trains a denoising backbone with a pixel loss; reports PSNR and SSIM.
 
     The backbone takes `{"image": noisy}` and, when it is noise-level conditioned, also
@@ -61,24 +61,13 @@ class Denoiser(keras.Model):
             loss: "mse" (DnCNN's) or "l1". Defaults to "mse".
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
         """
-        from hint.tasks.inpainter import _make_optimizer
-
         if loss not in PIXEL_LOSSES:
             raise ValueError(f"`loss` must be one of {PIXEL_LOSSES}. Received: loss={loss}")
         self.pixel_loss = loss
-        optimizer = _make_optimizer(optimizer, learning_rate, beta_1, beta_2)
-        self._trackers = {"loss": keras.metrics.Mean(name="loss")}
-        self._psnr = hint_metrics.PSNRMetric(name="psnr")
-        self._ssim = hint_metrics.SSIMMetric(name="ssim")
+        optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2)
+        self._init_metrics(("loss",))
         super().compile(optimizer=optimizer, **kwargs)
         self.optimizer.build(self.backbone.trainable_variables)
-
-    @property
-    def metrics(self):
-        trackers = getattr(self, "_trackers", None)
-        if trackers is None:
-            return []
-        return [*trackers.values(), self._psnr, self._ssim]
 
     def _inputs(self, x):
         if not isinstance(x, dict):

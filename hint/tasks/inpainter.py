@@ -7,12 +7,11 @@ import tensorflow as tf
 
 from hint import losses as hint_losses
 from hint import metrics as hint_metrics
-
-_OPTIMIZERS = ("adam", "rmsprop")
+from hint.tasks.restoration_task import RestorationTask, make_optimizer
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class Inpainter(keras.Model):
+class Inpainter(RestorationTask):
     """Trains an inpainting generator with the HINT recipe (L1, perceptual, style, adversarial).
 
     The generator takes `{"image": ..., "mask": ...}` (1 = hole) and returns the raw prediction
@@ -115,10 +114,10 @@ class Inpainter(keras.Model):
             "adversarial": float(adversarial),
         }
         self.gan = gan
-        self.g_optimizer = _make_optimizer(optimizer, learning_rate, beta_1, beta_2)
+        self.g_optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2)
         self.d_optimizer = None
         if self.use_discriminator:
-            self.d_optimizer = _make_optimizer(
+            self.d_optimizer = make_optimizer(
                 optimizer if isinstance(optimizer, str) else "adam",
                 d_learning_rate if d_learning_rate is not None else learning_rate * d_lr_ratio,
                 beta_1,
@@ -126,12 +125,7 @@ class Inpainter(keras.Model):
             )
         if perceptual > 0 or style > 0:
             self.vgg = hint_losses.VGGFeatures(weights=vgg_weights)
-        self._trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in ("loss", "l1", "perceptual", "style", "adversarial", "d_loss")
-        }
-        self._psnr = hint_metrics.PSNRMetric(name="psnr")
-        self._ssim = hint_metrics.SSIMMetric(name="ssim")
+        self._init_metrics(("loss", "l1", "perceptual", "style", "adversarial", "d_loss"))
         super().compile(optimizer=self.g_optimizer, **kwargs)
         # Optimizer slots must exist before `BackupAndRestore` / `load_weights` restore them.
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -147,13 +141,6 @@ class Inpainter(keras.Model):
     def use_discriminator(self):
         weights = getattr(self, "loss_weights_", {})
         return self.discriminator is not None and weights.get("adversarial", 0) > 0
-
-    @property
-    def metrics(self):
-        trackers = getattr(self, "_trackers", None)
-        if trackers is None:
-            return []
-        return [*trackers.values(), self._psnr, self._ssim]
 
     # ------------------------------------------------------------------ forward
 
@@ -265,13 +252,3 @@ class Inpainter(keras.Model):
         if config.get("discriminator") is not None:
             config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
         return cls(**config)
-
-
-def _make_optimizer(name, learning_rate, beta_1, beta_2):
-    if isinstance(name, keras.optimizers.Optimizer):
-        return name
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
-    raise ValueError(f"`optimizer` must be one of {_OPTIMIZERS}. Received: optimizer={name}")

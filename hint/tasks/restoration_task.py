@@ -1,0 +1,41 @@
+"""What the task models share: optimizer construction and the metrics they report."""
+
+from __future__ import annotations
+
+import keras
+
+from hint import metrics as hint_metrics
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(name, learning_rate, beta_1=0.9, beta_2=0.999):
+    """An optimizer by name ("adam" or "rmsprop"); a Keras optimizer is returned as it is."""
+    if isinstance(name, keras.optimizers.Optimizer):
+        return name
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={name}")
+
+
+class RestorationTask(keras.Model):
+    """Base of the task models (`Inpainter`, `Denoiser`): loss trackers plus PSNR and SSIM.
+
+    A task calls `_init_metrics(names)` in `compile()`; `metrics` then lists the loss trackers
+    (`self._trackers[name]`, means over the epoch) followed by `self._psnr` and `self._ssim`,
+    so Keras resets all of them every epoch. Before `compile()` there are none.
+    """
+
+    def _init_metrics(self, names):
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self._psnr = hint_metrics.PSNRMetric(name="psnr")
+        self._ssim = hint_metrics.SSIMMetric(name="ssim")
+
+    @property
+    def metrics(self):
+        trackers = getattr(self, "_trackers", None)
+        if trackers is None:
+            return []
+        return [*trackers.values(), self._psnr, self._ssim]
