@@ -1,3 +1,4 @@
+import glob
 import os
 
 import pytest
@@ -144,3 +145,12 @@ def test_explicit_type_without_preset_round_trips(tmp_path):
     assert load_config(str(path)).model.args == cfg.model.args  # a run's config resumes
     with pytest.raises(ConfigError, match="is a HINTBackbone, but model.type is DnCNN"):
         load_config(None, ["model.preset=hint_tiny", "model.type=DnCNN"])
+
+
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.yaml")))
+)
+def test_shipped_configs_load(path):
+    """Every config under configs/ (the shipped models' recipes) is valid as written."""
+    cfg = load_config(path)
+    assert cfg.model.type is not None
