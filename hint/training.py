@@ -290,7 +290,8 @@ def build_generator(cfg: config_lib.Config) -> keras.Model:
 
 
 def build_discriminator(cfg: config_lib.Config) -> keras.Model | None:
-    if cfg.loss.adversarial <= 0:
+    """The inpainting task's discriminator; None without an adversarial loss or for denoising."""
+    if cfg.task != "inpaint" or cfg.loss.adversarial <= 0:
         return None
     d = cfg.discriminator
     cls = config_lib.model_class(d.type)
