@@ -105,7 +105,8 @@ def test_missing_and_unreadable_files(tmp_path, generator):
 
 
 def test_cli_errors_exit_nonzero_and_write_nothing(tmp_path):
-    """One subprocess run of main.py: a bad config key and a missing run, both exit 2."""
+    """One subprocess run of main.py: a bad config key, a missing run, a missing image, a
+    negative sigma and an unreadable image all exit 2 with a message and write nothing."""
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("train:\n  epoch: 3\nrun:\n  dir: " + str(tmp_path / "runs") + "\n")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -114,12 +115,20 @@ def test_cli_errors_exit_nonzero_and_write_nothing(tmp_path):
         f"a = main.main(['--config', {str(cfg)!r}])\n"
         f"b = main.main(['inpaint', '--run', {str(tmp_path / 'none')!r}, '--image', 'x.png',"
         " '--mask', 'm.png', '--out', 'o.png'])\n"
-        "sys.exit(10 * a + b)\n"
+        f"c = main.main(['denoise', '--image', {str(tmp_path / 'missing.png')!r},"
+        f" '--out', {str(tmp_path / 'o.png')!r}, '--sigma', '25'])\n"
+        f"d = main.main(['denoise', '--image', {str(cfg)!r}, '--out', {str(tmp_path / 'o.png')!r},"
+        " '--sigma', '-5'])\n"
+        f"e = main.main(['denoise', '--image', {str(cfg)!r}, '--out', {str(tmp_path / 'o.png')!r},"
+        " '--sigma', '25'])\n"
+        "print('codes', a, b, c, d, e)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
-    assert proc.returncode == 22, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "codes 2 2 2 2 2", proc.stderr
     assert "train.epoch" in proc.stderr and "Did you mean 'epochs'" in proc.stderr
     assert "No trained generator" in proc.stderr
+    assert "does not exist" in proc.stderr and "sigma must be >= 0" in proc.stderr
+    assert not (tmp_path / "o.png").exists()
     assert not (tmp_path / "runs").exists()
