@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="image file or folder")
     p.add_argument("--mask", required=True, help="mask file or folder (white/non-zero = hole)")
     p.add_argument("--out", required=True, help="output file or folder")
+    p.add_argument(
+        "--max-side",
+        type=int,
+        metavar="N",
+        help="largest side the network runs at; larger images are filled hole by hole in "
+        "downscaled windows (default: the shipped model's training scale, 512 for a run)",
+    )
 
     p = sub.add_parser("denoise", help="denoise an image (or a folder): shipped models or a run")
     p.add_argument("--run", metavar="RUN_DIR", help="a denoising run (default: shipped models)")
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             commands.evaluate(args.run, data=args.data)
         elif args.command == "inpaint":
-            commands.inpaint(args.run, args.image, args.mask, args.out)
+            commands.inpaint(args.run, args.image, args.mask, args.out, max_side=args.max_side)
         elif args.command == "denoise":
             commands.denoise(args.run, args.image, args.out, sigma=args.sigma, blind=args.blind)
         elif args.command == "summary":

@@ -67,7 +67,7 @@ import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from datasets import image_io, masks, sources  # noqa: E402
-from hint import inference  # noqa: E402
+from hint import inference, pretrained  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
 
 DEFAULT_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "val", "McMaster"))
@@ -122,19 +122,21 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def model_method(generator):
+def model_method(generator, max_side=inference.MAX_SIDE):
     """The model exactly as the `inpaint` command runs it (`inference.inpaint_array`)."""
 
     def run(image, mask):
-        return inference.inpaint_array(generator, image, mask)
+        return inference.inpaint_array(generator, image, mask, max_side=max_side)
 
     return run
 
 
-def build_methods(generator, skip_biharmonic: bool = False) -> dict:
+def build_methods(
+    generator, skip_biharmonic: bool = False, max_side: int | None = inference.MAX_SIDE
+) -> dict:
     """Method name -> callable(masked image [H, W, 3], mask [H, W, 1]) -> [H, W, 3]."""
     methods = {
-        "hint": model_method(generator),
+        "hint": model_method(generator, max_side),
         "telea": opencv_method("telea"),
         "ns": opencv_method("ns"),
     }
@@ -311,6 +313,12 @@ def _parse(argv):
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="evaluation mask seed")
     parser.add_argument("--examples", type=int, default=3, help="rows in examples.png")
     parser.add_argument("--skip-biharmonic", action="store_true")
+    parser.add_argument(
+        "--max-side",
+        type=int,
+        default=None,
+        help="largest side the model runs at (default: what `inpaint` uses for this model)",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     return parser.parse_args(argv)
 
@@ -343,7 +351,8 @@ def main(argv=None) -> int:
         generator = load_model(args.model)
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
-        methods = build_methods(generator, skip_biharmonic=args.skip_biharmonic)
+        max_side = args.max_side or pretrained.inpaint_max_side(args.model)
+        methods = build_methods(generator, args.skip_biharmonic, max_side)
         print(
             f"{len(images)} centre crops {args.size}x{args.size} of {args.data}, {per_bucket} "
             f"masks per bucket (seed {args.seed}), model {args.model or 'shipped inpaint'}, "

@@ -79,12 +79,17 @@ def _network(run_dir, task, channels=3):
     return pretrained.load(name)
 
 
-def inpaint(run_dir, image, mask, out):
-    """Inpaints a file or folders with a run's generator, or the shipped model."""
-    from hint import inference
+def inpaint(run_dir, image, mask, out, max_side=None):
+    """Inpaints a file or folders with a run's generator, or the shipped model.
+
+    `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
+    the shipped model's training scale, or 512 for a run's model.
+    """
+    from hint import inference, pretrained
 
     generator = _network(run_dir, "inpaint")
-    outs = inference.inpaint_paths(generator, image, mask, out)
+    max_side = max_side or pretrained.inpaint_max_side(run_dir)
+    outs = inference.inpaint_paths(generator, image, mask, out, max_side=max_side)
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Inpainted: {where}")
     return outs

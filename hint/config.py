@@ -40,6 +40,7 @@ MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
 GAN_LOSSES = ("nsgan", "lsgan", "hinge")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "rmsprop")
+PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
 TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
@@ -150,6 +151,7 @@ class TrainConfig:
     strategy: str = "auto"
     tensorboard: bool = False
     jit_compile: bool = False
+    precision: str = "float32"  # float32 | mixed_bfloat16 (denoising only)
 
 
 @dataclass
@@ -612,6 +614,14 @@ def validate(cfg: Config) -> None:
             f"'data.val_size' must be a multiple of 16. Received: data.val_size={d.val_size}"
         )
     _choice(t.strategy, STRATEGIES, "train.strategy")
+    _choice(t.precision, PRECISIONS, "train.precision")
+    if t.precision != "float32" and cfg.task != "denoise":
+        # The inpainting losses (hole-normalised L1, Gram matrices, GAN) and HINT's layer norms
+        # have not been checked in bfloat16.
+        raise ConfigError(
+            "'train.precision: mixed_bfloat16' is supported for task: denoise only. "
+            f"Received: train.precision={t.precision!r}, task={cfg.task!r}"
+        )
     _positive(cfg.eval.per_bucket, "eval.per_bucket")
     _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
     _validate_tune(cfg.tune)

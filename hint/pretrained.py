@@ -35,6 +35,9 @@ class Pretrained:
         task: `"denoise"` or `"inpaint"`.
         channels: Image channels the network takes (1 gray, 3 colour).
         config: The training config, relative to the repository root.
+        max_side: For inpainting, the largest side the network is run at (larger images and
+            hole windows are downscaled to it, see `hint.inference.inpaint_array`): the scale
+            it was trained at, where its fills are best. None for denoisers.
     """
 
     file: str
@@ -42,6 +45,7 @@ class Pretrained:
     task: str
     channels: int
     config: str
+    max_side: int | None = None
 
 
 PRETRAINED = {
@@ -52,7 +56,7 @@ PRETRAINED = {
         "denoise_color.keras", "denoise_color.md", "denoise", 3, "configs/dncnn_color.yaml"
     ),
     "inpaint": Pretrained(
-        "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml"
+        "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml", 128
     ),
 }
 
@@ -66,6 +70,15 @@ def for_task(task: str, channels: int = 3) -> str:
             raise PretrainedError(f"Images must have 1 or 3 channels. Received: {channels=}")
         return "denoise_gray" if channels == 1 else "denoise_color"
     raise PretrainedError(f"No shipped model for task {task!r}; tasks: denoise, inpaint.")
+
+
+def inpaint_max_side(run_dir: str | None = None) -> int:
+    """The working size `inpaint` uses: the shipped model's own, or 512 for a run's model."""
+    from hint import inference
+
+    if run_dir is None:
+        return PRETRAINED["inpaint"].max_side or inference.MAX_SIDE
+    return inference.MAX_SIDE
 
 
 def path(name: str) -> str:

@@ -177,3 +177,36 @@ def test_vgg_weights_missing_fails_before_training(tmp_path):
     cfg = tiny_config(tmp_path, "loss.perceptual=0.1", "loss.vgg_weights=/no/such/vgg.h5")
     with pytest.raises(Exception, match="vgg"):
         training.build_task(cfg)
+
+
+def test_denoiser_trains_in_mixed_bfloat16_and_saves_a_float32_network(tmp_path):
+    cfg = load_config(
+        None,
+        [
+            "task=denoise",
+            "data.channels=1",
+            "data.image_size=32",
+            "model.type=DnCNN",
+            "model.depth=3",
+            "model.filters=4",
+            "model.conditioning=noise_map",
+            "train.precision=mixed_bfloat16",
+        ],
+    )
+    task = training.build_task(cfg)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    conv = task.backbone.get_layer("conv_2")
+    assert conv.dtype_policy.name == "mixed_bfloat16" and conv.kernel.dtype == "float32"
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(size=(2, 32, 32, 1)).astype("float32")
+    x = {"image": clean + 0.1, "noise_level": np.full((2, 32, 32, 1), 0.1, "float32")}
+    logs = task.train_on_batch(x, clean, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    path = str(tmp_path / "m.keras")
+    training.save_model_atomic(task.backbone, path)
+    loaded = training.load_model(path)
+    assert loaded.get_layer("conv_2").dtype_policy.name == "float32"
+    expected = task.backbone(x, training=False)
+    np.testing.assert_allclose(loaded(x, training=False), expected, atol=0.02)
+    with pytest.raises(Exception, match="denoise only"):
+        load_config(None, ["train.precision=mixed_bfloat16"])

@@ -75,7 +75,8 @@ class Denoiser(RestorationTask):
         return {k: v for k, v in x.items() if k in self.input_names_}
 
     def call(self, inputs, training=False):
-        return self.backbone(self._inputs(inputs), training=training)
+        # float32 out whatever the backbone computes in (mixed precision): losses and metrics.
+        return tf.cast(self.backbone(self._inputs(inputs), training=training), tf.float32)
 
     def _loss(self, target, pred):
         diff = pred - target

@@ -1,0 +1,67 @@
+"""The weights shipped in hint/weights/: present, loadable with safe_mode=True, and usable."""
+
+import os
+
+import numpy as np
+import pytest
+
+from datasets import image_io
+from hint import commands, inference, pretrained
+
+# The models this checkout ships (each with its card); `denoise_color` is still training.
+SHIPPED = ("denoise_gray", "inpaint")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_file_and_card_exist_and_are_small(name):
+    entry = pretrained.PRETRAINED[name]
+    path = pretrained.path(name)
+    assert os.path.getsize(path) < (10 if entry.task == "denoise" else 20) * 2**20
+    card = os.path.join(pretrained.WEIGHTS_DIR, entry.card)
+    text = open(card).read()
+    assert "Total CPU time" in text and "## Validation" in text
+
+
+@pytest.fixture(scope="module")
+def inpainter():
+    return pretrained.load("inpaint")  # safe_mode=True
+
+
+def test_inpaint_without_run_keeps_known_pixels(inpainter, tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(70, 90, 3)).astype("float32")
+    mask = np.zeros((70, 90), "float32")
+    mask[20:45, 30:60] = 1
+    image_io.write_image(str(tmp_path / "in.png"), image)
+    image_io.write_image(str(tmp_path / "m.png"), mask)
+    out = commands.inpaint(
+        None, str(tmp_path / "in.png"), str(tmp_path / "m.png"), str(tmp_path / "o.png")
+    )
+    result = image_io.read_image(out[0])
+    src = image_io.read_image(str(tmp_path / "in.png"))
+    hole = mask > 0
+    np.testing.assert_array_equal(result[~hole], src[~hole])
+    assert np.abs(result[hole] - src[hole]).mean() > 0  # the hole was filled
+
+
+def test_large_image_path_with_the_shipped_model(inpainter):
+    # 1200x900 is above the 512 px working size: filled window by window, in bounded memory.
+    rng = np.random.default_rng(1)
+    image = rng.uniform(size=(900, 1200, 3)).astype("float32")
+    mask = np.zeros((900, 1200, 1), "float32")
+    mask[100:140, 100:180] = 1
+    mask[700:760, 1000:1100] = 1
+    out = inference.inpaint_array(inpainter, image, mask)
+    hole = mask[..., 0] > 0
+    np.testing.assert_array_equal(out[~hole], image[~hole])
+    assert np.isfinite(out).all() and out.shape == image.shape
+
+
+def test_shipped_denoiser_removes_noise():
+    network = pretrained.load("denoise_gray")
+    rng = np.random.default_rng(2)
+    y, x = np.mgrid[0:96, 0:96] / 96.0
+    clean = (0.5 + 0.3 * np.sin(6 * x) * np.cos(4 * y))[..., None].astype("float32")
+    noisy = clean + rng.normal(0, 25 / 255, clean.shape).astype("float32")
+    out = inference.denoise_array(network, noisy, sigma=25)
+    assert np.mean((out - clean) ** 2) < 0.25 * np.mean((noisy - clean) ** 2)
