@@ -3,7 +3,7 @@
 Commands (from the repository root):
 
     # The full benchmark: Set12 (12 gray PNGs) and McMaster (18 colour TIFFs) from
-    # ../shared/data/val, sigma 15, 25 and 50, the shipped FFDNet-style models. BM3D is the
+    # ../shared/data/val, sigma 15, 25 and 50, the shipped noise-conditioned models. BM3D is the
     # slow part: expect one to two hours on 2 busy cores (see "Speed" below).
     python benchmarks/denoise_vs_classical.py
 
