@@ -1,9 +1,9 @@
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from hint.tasks.denoiser import Denoiser
+from tests.layer_checks import check_saved_round_trip
 from tests.test_denoise_inference import conv_denoiser
 
 
@@ -47,12 +47,7 @@ def test_bad_loss_name():
 def test_round_trip(tmp_path):
     task = Denoiser(conv_denoiser(conditioned=True, depth=3))
     task.compile()
-    x, _ = batch()
-    before = task(x).numpy()
-    path = str(tmp_path / "d.keras")
-    task.save(path)
-    again = keras.saving.load_model(path, safe_mode=True, compile=False)
-    np.testing.assert_allclose(again(x).numpy(), before, atol=1e-6)
+    check_saved_round_trip(task, batch()[0], str(tmp_path))
 
 
 def test_fit_with_dataset():

@@ -6,6 +6,7 @@ import tensorflow as tf
 from hint import training
 from hint.models import HINTBackbone, PatchDiscriminator
 from hint.tasks.inpainter import Inpainter
+from tests.layer_checks import check_saved_round_trip
 
 TINY = dict(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
 
@@ -96,13 +97,7 @@ def test_fit_and_inpaint_keeps_known_pixels():
 
 
 def test_keras_round_trip(tmp_path):
-    task = make_task()
-    x, _ = batch()
-    before = task(x).numpy()
-    path = str(tmp_path / "task.keras")
-    task.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
-    np.testing.assert_allclose(loaded(x).numpy(), before, atol=1e-6)
+    check_saved_round_trip(make_task(), batch()[0], str(tmp_path))
 
 
 def test_mirrored_step_equals_single_device_step():
