@@ -94,7 +94,13 @@ def _yaml_section(cfg, keys) -> str:
     import yaml
 
     data = cfg.to_dict()
-    return yaml.safe_dump({k: data[k] for k in keys}, sort_keys=False).rstrip()
+    # Only the settings this task reads: masks for inpainting, noise for denoising.
+    unused = {"inpaint": ("noise", "pixel"), "denoise": ("mask", "l1", "perceptual", "style")}
+    drop = unused.get(cfg.task, ()) + ("adversarial", "gan", "vgg_weights") * (
+        cfg.task != "inpaint"
+    )
+    section = {k: {n: v for n, v in data[k].items() if n not in drop} for k in keys}
+    return yaml.safe_dump(section, sort_keys=False).rstrip()
 
 
 def _metrics_table(rows: list[dict], first: str) -> str:
