@@ -102,10 +102,7 @@ def denoise(run_dir, image, out, sigma=None, blind=False):
     """
     from hint import inference, pretrained
 
-    if not os.path.exists(image):
-        raise inference.InferenceError(f"The image path does not exist: {image}")
-    if sigma is not None and sigma < 0:
-        raise inference.InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
+    inference.check_denoise_request(image, sigma)  # before the (slower) model load
     if run_dir is not None:
         network = training.load_model(run_dir)
     else:

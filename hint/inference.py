@@ -453,6 +453,14 @@ def estimate_sigma(image: np.ndarray) -> float:
     return float(sigma) * 255.0
 
 
+def check_denoise_request(image: str, sigma: float | None) -> None:
+    """The checks `denoise_paths` makes first; callers run them before loading a model too."""
+    if not os.path.exists(image):
+        raise InferenceError(f"The image path does not exist: {image}")
+    if sigma is not None and sigma < 0:
+        raise InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
+
+
 def denoise_paths(
     network,
     image: str,
@@ -476,10 +484,7 @@ def denoise_paths(
         blind: without `sigma`, give noise-conditioned networks the level estimated from each
             image (`estimate_sigma`); blind networks ignore it.
     """
-    if not os.path.exists(image):
-        raise InferenceError(f"The image path does not exist: {image}")
-    if sigma is not None and sigma < 0:
-        raise InferenceError(f"sigma must be >= 0 (0-255 units). Received: sigma={sigma}")
+    check_denoise_request(image, sigma)
     if os.path.isdir(image):
         files = image_io.list_images(image)
         if not files:
