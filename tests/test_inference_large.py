@@ -30,6 +30,19 @@ class Recording:
         return self.model(inputs, training=training)
 
 
+@pytest.fixture(autouse=True)
+def eager_recording(monkeypatch):
+    """Recording networks run eagerly, so they see concrete shapes (a traced call sees None)."""
+    compiled = inference.forward
+
+    def forward(network, inputs):
+        if isinstance(network, Recording):
+            return np.asarray(network(inputs))
+        return compiled(network, inputs)
+
+    monkeypatch.setattr(inference, "forward", forward)
+
+
 def _two_holes(height=500, width=700):
     mask = np.zeros((height, width, 1), "float32")
     mask[60:100, 80:130] = 1
@@ -103,7 +116,10 @@ def test_small_image_keeps_the_whole_image_path(generator):
     pred = np.asarray(generator({"image": xp, "mask": mp}, training=False))[0, :45, :61]
     expected = np.clip(pred * mask + image * (1.0 - mask), 0.0, 1.0)
     np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal(inference.inpaint_array(generator, image, mask, None), expected)
+    # The real path runs a compiled graph, whose fused kernels round differently from eager.
+    whole = inference.inpaint_array(generator, image, mask, None)
+    np.testing.assert_allclose(whole, expected, atol=1e-5)
+    np.testing.assert_array_equal(whole[mask[..., 0] == 0], image[mask[..., 0] == 0])
 
 
 def test_max_side_none_runs_the_whole_image(generator):
