@@ -18,9 +18,8 @@ import numpy as np
 from tabulate import tabulate
 
 from datasets import image_io, masks, sources
-from hint import inference
+from hint import inference, training
 from hint import metrics as hint_metrics
-from hint import training
 
 METRICS = ("psnr", "ssim", "mae", "mse")
 
