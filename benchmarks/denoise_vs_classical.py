@@ -181,7 +181,7 @@ def load_folder(folder: str, max_images: int | None = None) -> tuple[list[str], 
 def _load_network(spec, channels):
     """(label, network) for a path, a loaded model, or None (the shipped weights)."""
     if spec is None:
-        name = pretrained.for_task("denoise", channels)
+        name = pretrained.denoiser_for(channels)
         try:
             return name, pretrained.load(name)
         except pretrained.PretrainedError as e:

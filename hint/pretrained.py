@@ -72,6 +72,20 @@ def for_task(task: str, channels: int = 3) -> str:
     raise PretrainedError(f"No shipped model for task {task!r}; tasks: denoise, inpaint.")
 
 
+def denoiser_for(channels: int) -> str:
+    """The shipped denoiser that serves images with `channels` channels.
+
+    Colour images get `denoise_color` when this installation has it, else `denoise_gray`, which
+    `hint.inference.denoise_array` then runs on each colour channel on its own. Why a fallback
+    rather than an error: the colour model trained so far is measured below the gray one run
+    per channel on McMaster (see `hint/weights/denoise_gray.md`), so it is not shipped.
+    """
+    name = for_task("denoise", channels)
+    if name == "denoise_color" and name not in available():
+        return "denoise_gray"
+    return name
+
+
 def inpaint_max_side(run_dir: str | None = None) -> int:
     """The working size `inpaint` uses: the shipped model's own, or 512 for a run's model."""
     from hint import inference
@@ -116,14 +130,15 @@ class ShippedDenoisers:
     """The shipped gray and colour denoisers, each loaded the first time an image needs it.
 
     `hint.inference.denoise_paths` picks `denoisers.for_channels(c)` per image, so a folder
-    mixing gray and colour photos loads each model once.
+    mixing gray and colour photos loads each model once; without a shipped colour model, colour
+    images go through the gray one channel by channel (`denoiser_for`).
     """
 
     def __init__(self):
         self._models = {}
 
     def for_channels(self, channels: int):
-        name = for_task("denoise", 1 if channels == 1 else 3)
+        name = denoiser_for(1 if channels == 1 else 3)
         if name not in self._models:
             self._models[name] = load(name)
         return self._models[name]

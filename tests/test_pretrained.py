@@ -63,6 +63,25 @@ def test_denoise_without_run_picks_the_model_per_channel_count(weights_dir, tmp_
     np.testing.assert_allclose(image_io.read_image(str(out / "g.png")), expected, atol=1 / 255)
 
 
+def test_colour_images_fall_back_to_the_gray_model_per_channel(weights_dir, tmp_path):
+    gray = save_denoiser(weights_dir, "denoise_gray", 1)
+    assert pretrained.denoiser_for(3) == "denoise_gray"
+    assert pretrained.denoiser_for(1) == "denoise_gray"
+    image = np.random.default_rng(1).uniform(size=(16, 20, 3)).astype("float32")
+    image_io.write_image(str(tmp_path / "c.png"), image)
+    (out,) = commands.denoise(None, str(tmp_path / "c.png"), str(tmp_path / "o.png"), sigma=25)
+    from hint import inference
+
+    noisy = image_io.read_image(str(tmp_path / "c.png"))
+    expected = np.concatenate(
+        [inference.denoise_array(gray, noisy[..., i : i + 1], sigma=25) for i in range(3)], -1
+    )
+    np.testing.assert_allclose(image_io.read_image(out), expected, atol=1 / 255)
+    # Once a colour model is installed, colour images use it.
+    save_denoiser(weights_dir, "denoise_color", 3)
+    assert pretrained.denoiser_for(3) == "denoise_color"
+
+
 def test_blind_estimates_the_level_for_conditioned_models(weights_dir, tmp_path):
     save_denoiser(weights_dir, "denoise_gray", 1)
     clean = np.full((64, 64, 1), 0.5, np.float32)
