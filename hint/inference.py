@@ -206,8 +206,6 @@ def hole_windows(
 
 def _inpaint_window(generator, x: np.ndarray, mask: np.ndarray, max_side: int) -> np.ndarray:
     """Prediction for one context window, run at most `max_side` on its longer side."""
-    import tensorflow as tf
-
     h, w = x.shape[:2]
     if _padded(h) <= max_side and _padded(w) <= max_side:
         return _run_generator(generator, x, mask)
