@@ -1,14 +1,15 @@
-"""Training-step time of a denoiser in float32 against mixed_bfloat16, as a ratio.
+"""Training-step time of a task in float32 against mixed_bfloat16, as a ratio.
 
     python benchmarks/precision_speed.py                       # the shipped gray recipe
     python benchmarks/precision_speed.py --config configs/dncnn_color.yaml --steps 10
+    python benchmarks/precision_speed.py --config configs/hint_inpaint.yaml --steps 3
 
-Builds the config's task twice (`train.precision` float32, then mixed_bfloat16), times the same
-training steps on the same random batch (after one untimed step that traces the function) and
-prints seconds per step and the speed-up. The two measurements alternate `--rounds` times so
-that a machine shared with other work slows both alike; the ratio is the median over rounds.
-bfloat16 pays off on CPUs whose oneDNN kernels have AVX512-BF16 or AMX; elsewhere it can be
-slower, which this script shows too.
+Builds the config's task (a denoiser or an inpainter) twice (`train.precision` float32, then
+mixed_bfloat16), times the same training steps on the same random batch (after one untimed step
+that traces the function) and prints seconds per step and the speed-up. The two measurements
+alternate `--rounds` times so that a machine shared with other work slows both alike; the ratio
+is the median over rounds. bfloat16 pays off on CPUs whose oneDNN kernels have AVX512-BF16 or
+AMX; elsewhere it can be slower, which this script shows too.
 
 Measured on this project's 2-core CPU (one core, shared with a training run):
 DnCNN 15x48 noise-conditioned, batch 32 of 64x64: 6.9 s / step float32, 4.2 s bfloat16 (1.65x).
@@ -42,10 +43,15 @@ def step_seconds(config_path: str, precision: str, steps: int, batch: int | None
     rng = np.random.default_rng(0)
     n, size, channels = cfg.data.batch_size, cfg.data.image_size, cfg.data.channels
     clean = rng.uniform(size=(n, size, size, channels)).astype("float32")
-    x = {
-        "image": clean + rng.normal(0, 25 / 255, clean.shape).astype("float32"),
-        "noise_level": np.full((n, size, size, 1), 25 / 255, "float32"),
-    }
+    if cfg.task == "inpaint":
+        mask = np.zeros((n, size, size, 1), "float32")
+        mask[:, size // 4 : size // 2, size // 4 : 3 * size // 4] = 1.0
+        x = {"image": clean, "mask": mask}
+    else:
+        x = {
+            "image": clean + rng.normal(0, 25 / 255, clean.shape).astype("float32"),
+            "noise_level": np.full((n, size, size, 1), 25 / 255, "float32"),
+        }
     task.train_on_batch(x, clean)  # traces the step
     start = time.perf_counter()
     for _ in range(steps):

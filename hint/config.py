@@ -151,7 +151,7 @@ class TrainConfig:
     strategy: str = "auto"
     tensorboard: bool = False
     jit_compile: bool = False
-    precision: str = "float32"  # float32 | mixed_bfloat16 (denoising only)
+    precision: str = "float32"  # float32 | mixed_bfloat16
 
 
 @dataclass
@@ -615,13 +615,6 @@ def validate(cfg: Config) -> None:
         )
     _choice(t.strategy, STRATEGIES, "train.strategy")
     _choice(t.precision, PRECISIONS, "train.precision")
-    if t.precision != "float32" and cfg.task != "denoise":
-        # The inpainting losses (hole-normalised L1, Gram matrices, GAN) and HINT's layer norms
-        # have not been checked in bfloat16.
-        raise ConfigError(
-            "'train.precision: mixed_bfloat16' is supported for task: denoise only. "
-            f"Received: train.precision={t.precision!r}, task={cfg.task!r}"
-        )
     _positive(cfg.eval.per_bucket, "eval.per_bucket")
     _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
     _validate_tune(cfg.tune)

@@ -324,7 +324,10 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
     if cfg.loss.perceptual > 0 or cfg.loss.style > 0:
         # Fails before the first step with instructions when VGG19 weights are missing.
         vgg_weights = hint_losses.resolve_vgg_weights(vgg_weights)
-    generator = build_generator(cfg)
+    with precision_policy(cfg.train.precision):
+        generator = build_generator(cfg)
+    # The SN-PatchGAN stays float32: it costs a few percent of a step, and its spectral-norm
+    # power iteration and logits keep full precision.
     discriminator = build_discriminator(cfg)
     if cfg.model.init_from:
         init_from(generator, discriminator, init_source(cfg))

@@ -1,18 +1,30 @@
-"""Smoke test of benchmarks/precision_speed.py on a tiny denoiser config."""
+"""Smoke test of benchmarks/precision_speed.py on tiny denoiser and inpainter configs."""
 
+import pytest
 import yaml
 
 from benchmarks import precision_speed
 
-
-def test_prints_both_precisions_and_the_ratio(tmp_path, capsys):
-    config = {
+CONFIGS = {
+    "denoise": {
         "task": "denoise",
         "data": {"channels": 1, "image_size": 32, "batch_size": 2},
         "model": {"type": "DnCNN", "depth": 3, "filters": 4, "conditioning": "noise_map"},
-    }
+    },
+    "inpaint": {
+        "task": "inpaint",
+        "data": {"image_size": 32, "batch_size": 2},
+        "model": {"dim": 4, "num_blocks": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1]},
+        "discriminator": {"filters": 4},
+        "loss": {"perceptual": 0, "style": 0},
+    },
+}
+
+
+@pytest.mark.parametrize("task", sorted(CONFIGS))
+def test_prints_both_precisions_and_the_ratio(task, tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(CONFIGS[task]))
     assert precision_speed.main(["--config", str(path), "--steps", "1", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "float32" in out and "mixed_bfloat16" in out and "speed-up of mixed_bfloat16" in out

@@ -208,5 +208,29 @@ def test_denoiser_trains_in_mixed_bfloat16_and_saves_a_float32_network(tmp_path)
     assert loaded.get_layer("conv_2").dtype_policy.name == "float32"
     expected = task.backbone(x, training=False)
     np.testing.assert_allclose(loaded(x, training=False), expected, atol=0.02)
-    with pytest.raises(Exception, match="denoise only"):
-        load_config(None, ["train.precision=mixed_bfloat16"])
+
+
+def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_path):
+    cfg = tiny_config(tmp_path, "train.precision=mixed_bfloat16", "loss.adversarial=0.1")
+    task = training.build_task(cfg)
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    assert task.generator.get_layer("embedding").dtype_policy.name == "mixed_bfloat16"
+    assert task.discriminator.dtype_policy.name == "float32"
+    rng = np.random.default_rng(0)
+    target = rng.uniform(size=(2, 32, 32, 3)).astype("float32")
+    mask = np.zeros((2, 32, 32, 1), "float32")
+    mask[:, 8:20, 8:20] = 1.0
+    x = {"image": target, "mask": mask}
+    before = [w.copy() for w in task.generator.get_weights()]
+    logs = task.train_on_batch(x, target, return_dict=True)
+    assert all(np.isfinite(logs[k]) for k in ("loss", "l1", "adversarial", "d_loss", "psnr"))
+    after = task.generator.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert task(x).dtype == "float32"
+    out = task.inpaint(target, mask).numpy()
+    np.testing.assert_array_equal(out[mask[..., 0] == 0], target[mask[..., 0] == 0])
+    path = str(tmp_path / "g.keras")
+    training.save_model_atomic(task.generator, path)
+    loaded = training.load_model(path)
+    assert loaded.get_layer("embedding").dtype_policy.name == "float32"
+    np.testing.assert_allclose(loaded(x, training=False), task(x), atol=0.03)

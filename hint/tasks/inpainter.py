@@ -145,11 +145,13 @@ class Inpainter(RestorationTask):
     # ------------------------------------------------------------------ forward
 
     def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
+        # float32 whatever the generator computes in (mixed_bfloat16 training): the losses,
+        # metrics and composites take float32 images.
+        return tf.cast(self.generator(inputs, training=training), tf.float32)
 
     def inpaint(self, image, mask):
         """Composite output: the prediction inside the hole, the input elsewhere."""
-        pred = self.generator({"image": image, "mask": mask}, training=False)
+        pred = self({"image": image, "mask": mask}, training=False)
         return hint_metrics.composite(pred, image, mask)
 
     # ------------------------------------------------------------------ steps
@@ -177,7 +179,7 @@ class Inpainter(RestorationTask):
         mask = x["mask"]
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            pred = self.generator(x, training=True)
+            pred = self(x, training=True)
             fake_logits = d_loss = None
             if self.use_discriminator:
                 real_logits = self.discriminator(target, training=True)
@@ -213,7 +215,7 @@ class Inpainter(RestorationTask):
     def test_step(self, data):
         x, target = data[0], data[1]
         mask = x["mask"]
-        pred = self.generator(x, training=False)
+        pred = self(x, training=False)
         self._trackers["l1"].update_state(hint_losses.hole_l1(target, pred, mask))
         out = hint_metrics.composite(pred, target, mask)
         self._psnr.update_state(target, out)
