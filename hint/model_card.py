@@ -94,11 +94,13 @@ def _yaml_section(cfg, keys) -> str:
     import yaml
 
     data = cfg.to_dict()
-    # Only the settings this task reads: masks for inpainting, noise for denoising.
-    unused = {"inpaint": ("noise", "pixel"), "denoise": ("mask", "l1", "perceptual", "style")}
-    drop = unused.get(cfg.task, ()) + ("adversarial", "gan", "vgg_weights") * (
-        cfg.task != "inpaint"
-    )
+    # Only the settings this task reads: masks and the GAN / VGG losses for inpainting, noise
+    # and the pixel loss for denoising.
+    unused = {
+        "inpaint": ("noise", "pixel"),
+        "denoise": ("mask", "l1", "perceptual", "style", "adversarial", "gan", "vgg_weights"),
+    }
+    drop = unused.get(cfg.task, ())
     section = {k: {n: v for n, v in data[k].items() if n not in drop} for k in keys}
     return yaml.safe_dump(section, sort_keys=False).rstrip()
 
