@@ -3,8 +3,9 @@
     python main.py --config config.yaml            train + evaluate (the main job)
     python main.py train --config FILE [--set k=v ...] [--resume RUN_DIR]
     python main.py evaluate --run RUN_DIR [--data DIR]
-    python main.py inpaint --image IN --mask MASK --out OUT [--run RUN_DIR]
+    python main.py inpaint --image IN --mask MASK --out OUT [--run RUN_DIR] [--precision P]
     python main.py denoise --image IN --out OUT [--sigma 25 | --blind] [--run RUN_DIR]
+                           [--precision P]
     python main.py summary [--config FILE] [--set k=v ...] [--json]
     python main.py tune [--config FILE] [--set k=v ...] [--trials N] [--overwrite]
                         [--retrain-best] [--chief | --worker N] [--oracle HOST:PORT]
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest side the network runs at; larger images are filled hole by hole in "
         "downscaled windows (default: the shipped model's training scale, 512 for a run)",
     )
+    precision_arg(p)
 
     p = sub.add_parser("denoise", help="denoise an image (or a folder): shipped models or a run")
     p.add_argument("--run", metavar="RUN_DIR", help="a denoising run (default: shipped models)")
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no noise level given: estimated from each image for noise-conditioned models",
     )
+    precision_arg(p)
 
     p = sub.add_parser("tune", help="hyperparameter search over tune.space (Keras Tuner)")
     config_args(p)
@@ -98,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def precision_arg(parser) -> None:
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help="mixed_bfloat16 computes in bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
+        "slower elsewhere (see the README for measured speed and quality)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
@@ -113,9 +126,23 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             commands.evaluate(args.run, data=args.data)
         elif args.command == "inpaint":
-            commands.inpaint(args.run, args.image, args.mask, args.out, max_side=args.max_side)
+            commands.inpaint(
+                args.run,
+                args.image,
+                args.mask,
+                args.out,
+                max_side=args.max_side,
+                precision=args.precision,
+            )
         elif args.command == "denoise":
-            commands.denoise(args.run, args.image, args.out, sigma=args.sigma, blind=args.blind)
+            commands.denoise(
+                args.run,
+                args.image,
+                args.out,
+                sigma=args.sigma,
+                blind=args.blind,
+                precision=args.precision,
+            )
         elif args.command == "summary":
             commands.summary(args.config, args.set, as_json=args.json)
         elif args.command == "tune":

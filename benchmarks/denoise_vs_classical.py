@@ -17,7 +17,8 @@ Commands (from the repository root):
 
 Options: `--data DIR` (repeatable; default both folders above), `--sigmas` (15 25 50, in 0-255
 units), `--model` / `--model-gray` / `--model-color`, `--max-images N` (the first N images of
-each folder in sorted order), `--seed` (2024), `--skip-bm3d`, `--skip-nlm`, `--out DIR`
+each folder in sorted order), `--seed` (2024), `--skip-bm3d`, `--skip-nlm`, `--precision`
+(float32, or mixed_bfloat16 for the network: the `denoise --precision` option), `--out DIR`
 (`benchmarks/results/denoise_vs_classical/`).
 
 Which network: for an image with C channels, `--model-gray` (C = 1) or `--model-color` (C = 3)
@@ -178,12 +179,13 @@ def load_folder(folder: str, max_images: int | None = None) -> tuple[list[str], 
     return files, images
 
 
-def _load_network(spec, channels):
+def _load_network(spec, channels, precision="float32"):
     """(label, network) for a path, a loaded model, or None (the shipped weights)."""
+    suffix = "" if precision == "float32" else ", bfloat16"
     if spec is None:
         name = pretrained.denoiser_for(channels)
         try:
-            return name, pretrained.load(name)
+            return name + suffix, pretrained.load(name, precision=precision)
         except pretrained.PretrainedError as e:
             raise BenchmarkError(
                 f"{e} (In this benchmark: --model, --model-gray or --model-color.)"
@@ -195,12 +197,14 @@ def _load_network(spec, channels):
     if not os.path.exists(path):
         raise BenchmarkError(f"--model path does not exist: {path}")
     try:
-        return label, training.load_model(path)
+        return label + suffix, training.load_model(path, precision=precision)
     except (training.TrainingError, ValueError, OSError) as e:
         raise BenchmarkError(f"Cannot load the model {path}: {e}") from None
 
 
-def load_networks(channels, model=None, model_gray=None, model_color=None) -> dict:
+def load_networks(
+    channels, model=None, model_gray=None, model_color=None, precision="float32"
+) -> dict:
     """channels -> (label, network) for every channel count in `channels`.
 
     Args:
@@ -208,6 +212,8 @@ def load_networks(channels, model=None, model_gray=None, model_color=None) -> di
         model: Run directory, `.keras` file or loaded model for every image. Defaults to None.
         model_gray: The same for gray images, before `model`. Defaults to None.
         model_color: The same for colour images, before `model`. Defaults to None.
+        precision: What loaded networks compute in, `"float32"` or `"mixed_bfloat16"`
+            (`hint.training.load_model`). Defaults to `"float32"`.
 
     Returns:
         A dict channels -> (label, keras model); a spec used for both counts is loaded once.
@@ -221,7 +227,7 @@ def load_networks(channels, model=None, model_gray=None, model_color=None) -> di
         else:
             key = os.fspath(spec) if isinstance(spec, str | os.PathLike) else id(spec)
         if key not in loaded:
-            loaded[key] = _load_network(spec, c)
+            loaded[key] = _load_network(spec, c, precision)
         networks[c] = loaded[key]
     return networks
 
@@ -252,6 +258,7 @@ def run_benchmark(
     skip_bm3d=False,
     skip_nlm=False,
     progress=True,
+    precision="float32",
 ) -> list[dict]:
     """Measures every method on every folder and noise level.
 
@@ -271,6 +278,8 @@ def run_benchmark(
         skip_bm3d: Leave BM3D out. Defaults to False.
         skip_nlm: Leave non-local means out. Defaults to False.
         progress: Print a line per image. Defaults to True.
+        precision: What the network computes in, `"float32"` or `"mixed_bfloat16"` (its label
+            then ends in ", bfloat16"). Defaults to `"float32"`.
 
     Returns:
         One dict per (dataset, sigma, method), in that order: `dataset`, `folder`, `sigma`,
@@ -303,7 +312,7 @@ def run_benchmark(
                 f"BM3D needs the bm3d package: {BM3D_INSTALL} (or pass --skip-bm3d)."
             ) from None
     all_channels = {img.shape[-1] for _, _, images in datasets for img in images}
-    networks = load_networks(all_channels, model, model_gray, model_color)
+    networks = load_networks(all_channels, model, model_gray, model_color, precision)
 
     methods = ["noisy", "network"] + ["bm3d"] * (not skip_bm3d) + ["nlm"] * (not skip_nlm)
     classical = {"bm3d": bm3d_denoise, "nlm": nlm_denoise}
@@ -519,6 +528,12 @@ def _parse(argv):
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--skip-bm3d", action="store_true")
     parser.add_argument("--skip-nlm", action="store_true")
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help="what the network computes in (the classical methods are unaffected)",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR")
     return parser, parser.parse_args(argv)
 
@@ -544,6 +559,7 @@ def main(argv=None) -> int:
             seed=args.seed,
             skip_bm3d=args.skip_bm3d,
             skip_nlm=args.skip_nlm,
+            precision=args.precision,
         )
     except BenchmarkError as e:
         parser.exit(2, f"error: {e}\n")
@@ -571,6 +587,7 @@ def main(argv=None) -> int:
             "model": args.model,
             "model_gray": args.model_gray,
             "model_color": args.model_color,
+            "precision": args.precision,
             "noise": "gaussian, not clipped, hint.evaluation.add_noise(clean, sigma, seed + i)",
             "metrics": "hint.metrics psnr / ssim on outputs clipped to [0, 1], data range 1",
             "bm3d": "bm3d.bm3d(z, sigma_psd=sigma/255) gray, bm3d.bm3d_rgb(z, sigma/255) colour",

@@ -13,7 +13,8 @@ Options: `--data` (folder, default `<repo>/../shared/data/val/McMaster`), `--mod
 directory or `.keras` file; default the shipped weights, `hint.pretrained.load("inpaint")`),
 `--size` (crop side, 256), `--max-images` (all), `--masks-per-bucket` (default: one per image),
 `--seed` (2024, the project's `eval.seed`), `--examples` (figure rows, one per bucket, 3),
-`--skip-biharmonic`, `--out` (folder, `benchmarks/results/inpaint_vs_classical/`).
+`--skip-biharmonic`, `--precision` (float32, or mixed_bfloat16 for the model), `--out` (folder,
+`benchmarks/results/inpaint_vs_classical/`).
 
 Protocol. Images: the centre `--size` crop of every image of the folder in sorted file order
 (`datasets.sources.fixed_crops`, the crops `python main.py evaluate --data DIR` uses; images
@@ -145,15 +146,15 @@ def build_methods(
     return methods
 
 
-def load_model(model: str | None):
+def load_model(model: str | None, precision: str = "float32"):
     """A run directory or `.keras` file, or the shipped `inpaint` weights when None."""
     from hint import pretrained, training
 
     try:
         if model is None:
-            generator = pretrained.load("inpaint")
+            generator = pretrained.load("inpaint", precision=precision)
         else:
-            generator = training.load_model(model)
+            generator = training.load_model(model, precision=precision)
     except (pretrained.PretrainedError, training.TrainingError) as error:
         advice = "" if model is not None else " Here, pass --model RUN_DIR (or a .keras file)."
         raise BenchmarkError(f"{error}{advice}") from error
@@ -314,6 +315,12 @@ def _parse(argv):
     parser.add_argument("--examples", type=int, default=3, help="rows in examples.png")
     parser.add_argument("--skip-biharmonic", action="store_true")
     parser.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16"),
+        default="float32",
+        help="what the model computes in (`main.py inpaint --precision`)",
+    )
+    parser.add_argument(
         "--max-side",
         type=int,
         default=None,
@@ -348,7 +355,7 @@ def main(argv=None) -> int:
     try:
         _check(args)
         images = load_crops(args.data, args.size, args.max_images)
-        generator = load_model(args.model)
+        generator = load_model(args.model, args.precision)
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
         max_side = args.max_side or pretrained.inpaint_max_side(args.model)
@@ -375,6 +382,7 @@ def main(argv=None) -> int:
             "seed": args.seed,
             "model": os.path.abspath(args.model) if args.model else "pretrained:inpaint",
             "methods": list(methods),
+            "precision": args.precision,
             "opencv_radius": 5,
         },
         "rows": result["rows"],

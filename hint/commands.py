@@ -68,26 +68,27 @@ def evaluate(run_dir, data=None):
     return evaluation.evaluate_run(run_dir, data=data)
 
 
-def _network(run_dir, task, channels=3):
+def _network(run_dir, task, channels=3, precision="float32"):
     """A run's network, or the shipped one (`hint.pretrained`) when no run is given."""
     from hint import pretrained
 
     if run_dir is not None:
-        return training.load_model(run_dir)
+        return training.load_model(run_dir, precision=precision)
     name = pretrained.for_task(task, channels)
     print(f"Using the shipped {name!r} model (hint/weights/{pretrained.PRETRAINED[name].card})")
-    return pretrained.load(name)
+    return pretrained.load(name, precision=precision)
 
 
-def inpaint(run_dir, image, mask, out, max_side=None):
+def inpaint(run_dir, image, mask, out, max_side=None, precision="float32"):
     """Inpaints a file or folders with a run's generator, or the shipped model.
 
     `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
-    the shipped model's training scale, or 512 for a run's model.
+    the shipped model's training scale, or 512 for a run's model. `precision` is the one the
+    network computes in (`training.load_model`).
     """
     from hint import inference, pretrained
 
-    generator = _network(run_dir, "inpaint")
+    generator = _network(run_dir, "inpaint", precision=precision)
     max_side = max_side or pretrained.inpaint_max_side(run_dir)
     outs = inference.inpaint_paths(generator, image, mask, out, max_side=max_side)
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
@@ -95,19 +96,21 @@ def inpaint(run_dir, image, mask, out, max_side=None):
     return outs
 
 
-def denoise(run_dir, image, out, sigma=None, blind=False):
+def denoise(run_dir, image, out, sigma=None, blind=False, precision="float32"):
     """Denoises a file or a folder with a denoising run's network, or the shipped ones.
 
-    Without a run, the shipped gray or colour denoiser is chosen per image.
+    Without a run, the shipped gray or colour denoiser is chosen per image. `precision` is the
+    one the network computes in (`training.load_model`).
     """
     from hint import inference, pretrained
 
     inference.check_denoise_request(image, sigma)  # before the (slower) model load
+    training.check_precision(precision)
     if run_dir is not None:
-        network = training.load_model(run_dir)
+        network = training.load_model(run_dir, precision=precision)
     else:
         print("Using the shipped denoisers (hint/weights/, see their model cards)")
-        network = pretrained.ShippedDenoisers()
+        network = pretrained.ShippedDenoisers(precision=precision)
     outs = inference.denoise_paths(network, image, out, sigma=sigma, blind=blind)
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Denoised: {where}")

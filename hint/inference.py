@@ -103,7 +103,8 @@ def forward(network, inputs):
                 }
             ]
         fn = tf.function(
-            lambda x: ref()(x, training=False),
+            # float32 out whatever the network computes in (e.g. loaded in mixed_bfloat16).
+            lambda x: tf.cast(ref()(x, training=False), tf.float32),
             input_signature=signature,
             reduce_retracing=signature is None,
         )

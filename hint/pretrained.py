@@ -117,13 +117,17 @@ def available() -> list[str]:
     return [n for n, e in PRETRAINED.items() if os.path.isfile(os.path.join(WEIGHTS_DIR, e.file))]
 
 
-def load(name: str):
-    """Loads a shipped network (a functional backbone) with `safe_mode=True`, uncompiled."""
-    import keras
+def load(name: str, precision: str = "float32"):
+    """Loads a shipped network (a functional backbone) with `safe_mode=True`, uncompiled.
 
-    import hint.models  # noqa: F401  (registers the classes the file refers to)
+    Args:
+        name: A key of `PRETRAINED`.
+        precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).
+            Defaults to `"float32"`.
+    """
+    from hint import training
 
-    return keras.saving.load_model(path(name), compile=False, safe_mode=True)
+    return training.load_model(path(name), precision=precision)
 
 
 class ShippedDenoisers:
@@ -132,13 +136,18 @@ class ShippedDenoisers:
     `hint.inference.denoise_paths` picks `denoisers.for_channels(c)` per image, so a folder
     mixing gray and colour photos loads each model once; without a shipped colour model, colour
     images go through the gray one channel by channel (`denoiser_for`).
+
+    Args:
+        precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).
+            Defaults to `"float32"`.
     """
 
-    def __init__(self):
+    def __init__(self, precision: str = "float32"):
+        self.precision = precision
         self._models = {}
 
     def for_channels(self, channels: int):
         name = denoiser_for(1 if channels == 1 else 3)
         if name not in self._models:
-            self._models[name] = load(name)
+            self._models[name] = load(name, precision=self.precision)
         return self._models[name]

@@ -82,6 +82,27 @@ def test_colour_images_fall_back_to_the_gray_model_per_channel(weights_dir, tmp_
     assert pretrained.denoiser_for(3) == "denoise_color"
 
 
+def test_denoise_in_mixed_bfloat16_is_close_to_float32(weights_dir, tmp_path):
+    save_denoiser(weights_dir, "denoise_gray", 1)
+    rng = np.random.default_rng(3)
+    path = tmp_path / "n.npy"
+    np.save(path, rng.uniform(size=(40, 36, 1)).astype("float32"))
+    outs = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        (out,) = commands.denoise(
+            None, str(path), str(tmp_path / f"{precision}.npy"), sigma=25, precision=precision
+        )
+        outs[precision] = np.load(out)
+        assert outs[precision].dtype == np.float32
+    assert not np.array_equal(outs["float32"], outs["mixed_bfloat16"])  # bfloat16 did compute
+    np.testing.assert_allclose(outs["mixed_bfloat16"], outs["float32"], atol=0.02)
+    network = pretrained.ShippedDenoisers("mixed_bfloat16").for_channels(1)
+    assert network.get_layer("conv_2").dtype_policy.name == "mixed_bfloat16"
+    with pytest.raises(training.TrainingError, match="precision must be one of"):
+        commands.denoise(None, str(path), str(tmp_path / "x.npy"), sigma=25, precision="half")
+    assert not (tmp_path / "x.npy").exists()
+
+
 def test_blind_estimates_the_level_for_conditioned_models(weights_dir, tmp_path):
     save_denoiser(weights_dir, "denoise_gray", 1)
     clean = np.full((64, 64, 1), 0.5, np.float32)

@@ -28,7 +28,8 @@ def inpainter():
     return pretrained.load("inpaint")  # safe_mode=True
 
 
-def test_inpaint_without_run_keeps_known_pixels(inpainter, tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_inpaint_without_run_keeps_known_pixels(inpainter, tmp_path, precision):
     rng = np.random.default_rng(0)
     image = rng.uniform(size=(70, 90, 3)).astype("float32")
     mask = np.zeros((70, 90), "float32")
@@ -36,7 +37,11 @@ def test_inpaint_without_run_keeps_known_pixels(inpainter, tmp_path):
     image_io.write_image(str(tmp_path / "in.png"), image)
     image_io.write_image(str(tmp_path / "m.png"), mask)
     out = commands.inpaint(
-        None, str(tmp_path / "in.png"), str(tmp_path / "m.png"), str(tmp_path / "o.png")
+        None,
+        str(tmp_path / "in.png"),
+        str(tmp_path / "m.png"),
+        str(tmp_path / "o.png"),
+        precision=precision,
     )
     result = image_io.read_image(out[0])
     src = image_io.read_image(str(tmp_path / "in.png"))
@@ -58,9 +63,10 @@ def test_large_image_path_with_the_shipped_model(inpainter):
     assert np.isfinite(out).all() and out.shape == image.shape
 
 
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_shipped_denoiser_removes_noise(channels):
-    network = pretrained.ShippedDenoisers().for_channels(channels)
+def test_shipped_denoiser_removes_noise(channels, precision):
+    network = pretrained.ShippedDenoisers(precision).for_channels(channels)
     rng = np.random.default_rng(2)
     y, x = np.mgrid[0:96, 0:96] / 96.0
     plane = 0.5 + 0.3 * np.sin(6 * x) * np.cos(4 * y)
