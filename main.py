@@ -102,9 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def precision_arg(parser) -> None:
+    from hint.config import PRECISIONS  # no TensorFlow: parsing stays fast
+
     parser.add_argument(
         "--precision",
-        choices=("float32", "mixed_bfloat16"),
+        choices=PRECISIONS,
         default="float32",
         help="mixed_bfloat16 computes in bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
         "slower elsewhere (see the README for measured speed and quality)",

@@ -88,7 +88,7 @@ import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from datasets import image_io  # noqa: E402
-from hint import evaluation, inference, pretrained, training  # noqa: E402
+from hint import config, evaluation, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
 
 SHARED_VAL = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "val")
@@ -530,7 +530,7 @@ def _parse(argv):
     parser.add_argument("--skip-nlm", action="store_true")
     parser.add_argument(
         "--precision",
-        choices=("float32", "mixed_bfloat16"),
+        choices=config.PRECISIONS,
         default="float32",
         help="what the network computes in (the classical methods are unaffected)",
     )

@@ -68,7 +68,7 @@ import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from datasets import image_io, masks, sources  # noqa: E402
-from hint import inference, pretrained  # noqa: E402
+from hint import config, inference, pretrained  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
 
 DEFAULT_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "val", "McMaster"))
@@ -316,7 +316,7 @@ def _parse(argv):
     parser.add_argument("--skip-biharmonic", action="store_true")
     parser.add_argument(
         "--precision",
-        choices=("float32", "mixed_bfloat16"),
+        choices=config.PRECISIONS,
         default="float32",
         help="what the model computes in (`main.py inpaint --precision`)",
     )

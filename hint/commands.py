@@ -105,7 +105,6 @@ def denoise(run_dir, image, out, sigma=None, blind=False, precision="float32"):
     from hint import inference, pretrained
 
     inference.check_denoise_request(image, sigma)  # before the (slower) model load
-    training.check_precision(precision)
     if run_dir is not None:
         network = training.load_model(run_dir, precision=precision)
     else:

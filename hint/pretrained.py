@@ -143,6 +143,10 @@ class ShippedDenoisers:
     """
 
     def __init__(self, precision: str = "float32"):
+        from hint import training
+
+        # Here, not at the first image: a bad value fails before anything is written.
+        training.check_precision(precision)
         self.precision = precision
         self._models = {}
 

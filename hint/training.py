@@ -180,6 +180,7 @@ def load_model(run_dir: str, precision: str = "float32") -> keras.Model:
 
 
 def check_precision(precision: str) -> None:
+    """Raises `TrainingError` unless `precision` is one of `config.PRECISIONS`."""
     if precision not in config_lib.PRECISIONS:
         raise TrainingError(
             f"precision must be one of {config_lib.PRECISIONS}. Received: precision={precision!r}"
