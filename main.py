@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="largest side the network runs at; larger images are filled hole by hole in "
-        "downscaled windows (default: the shipped model's training scale, 512 for a run)",
+        "downscaled windows (default: 256 for the shipped model, 512 for a run)",
     )
     precision_arg(p)
 

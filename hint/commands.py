@@ -83,8 +83,8 @@ def inpaint(run_dir, image, mask, out, max_side=None, precision="float32"):
     """Inpaints a file or folders with a run's generator, or the shipped model.
 
     `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
-    the shipped model's training scale, or 512 for a run's model. `precision` is the one the
-    network computes in (`training.load_model`).
+    the shipped model's measured best working size, or 512 for a run's model. `precision` is
+    the one the network computes in (`training.load_model`).
     """
     from hint import inference, pretrained
 

@@ -36,8 +36,8 @@ class Pretrained:
         channels: Image channels the network takes (1 gray, 3 colour).
         config: The training config, relative to the repository root.
         max_side: For inpainting, the largest side the network is run at (larger images and
-            hole windows are downscaled to it, see `hint.inference.inpaint_array`): the scale
-            it was trained at, where its fills are best. None for denoisers.
+            hole windows are downscaled to it, see `hint.inference.inpaint_array`), chosen by
+            measurement (see its card). None for denoisers.
     """
 
     file: str
@@ -56,7 +56,7 @@ PRETRAINED = {
         "denoise_color.keras", "denoise_color.md", "denoise", 3, "configs/dncnn_color.yaml"
     ),
     "inpaint": Pretrained(
-        "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml", 128
+        "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml", 256
     ),
 }
 

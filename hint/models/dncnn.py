@@ -8,6 +8,7 @@ from hint.models.presets import preset_arguments
 
 CONDITIONINGS = ("none", "noise_map")
 DOWNSAMPLES = ("none", "pixel_unshuffle")
+PREDICTIONS = ("noise", "clean")
 
 # FFDNet's sub-image factor: the conv stack runs on (H/2, W/2, 4C) tensors.
 UNSHUFFLE_FACTOR = 2
@@ -38,8 +39,14 @@ class DnCNN(keras.Model):
     - `downsample="pixel_unshuffle"`: the image is pixel-unshuffled by 2 into (H/2, W/2, 4C)
       (odd sizes are padded by repeating the last row / column), the noise map is average-pooled
       to (H/2, W/2, 1), the conv stack runs at half resolution (4x fewer pixels per conv), and
-      its 4C-channel noise estimate is pixel-shuffled back and cropped to (H, W). Unlike FFDNet,
-      which predicts the clean sub-images, the residual formulation is kept.
+      its 4C-channel estimate is pixel-shuffled back and cropped to (H, W).
+    - `prediction="clean"`: the network predicts the clean image itself, as FFDNet does, instead
+      of the noise (the last convolution then has a bias: images are not zero-mean). Measured
+      here for the 12 x 96 half-resolution colour network (batch 32 of 64 px, sigma in 0-75,
+      Adam 1e-3): predicting the noise, the loss sat at the noise power ("output = input") for
+      all of the first 400 steps; predicting the clean image it was at 0.66 of the noise power
+      after 100 steps. Full-resolution DnCNNs leave that plateau quickly either way, and keep
+      DnCNN's residual learning.
 
     Any height and width work at inference (the model is fully convolutional).
 
@@ -60,6 +67,9 @@ class DnCNN(keras.Model):
             Defaults to `"none"`.
         downsample: `"none"` or `"pixel_unshuffle"` (FFDNet-style half resolution).
             Defaults to `"none"`.
+        prediction: `"noise"` (residual learning: the output is the input minus the network's
+            output) or `"clean"` (the network's output is the denoised image). Defaults to
+            `"noise"`.
         **kwargs: Base model keyword arguments, such as `name` and `dtype`.
 
     Example:
@@ -85,6 +95,7 @@ class DnCNN(keras.Model):
         image_channels=1,
         conditioning="none",
         downsample="none",
+        prediction="noise",
         **kwargs,
     ):
         if not _is_positive_int(depth) or depth < 2:
@@ -104,8 +115,12 @@ class DnCNN(keras.Model):
             raise ValueError(
                 f"`downsample` must be one of {DOWNSAMPLES}. Received: downsample={downsample!r}"
             )
+        if prediction not in PREDICTIONS:
+            raise ValueError(
+                f"`prediction` must be one of {PREDICTIONS}. Received: prediction={prediction!r}"
+            )
         unshuffle = downsample == "pixel_unshuffle"
-        noise_channels = image_channels * (UNSHUFFLE_FACTOR**2 if unshuffle else 1)
+        out_channels = image_channels * (UNSHUFFLE_FACTOR**2 if unshuffle else 1)
 
         # === Layers ===
         def conv(units, use_bias, name):
@@ -126,7 +141,8 @@ class DnCNN(keras.Model):
             )
             for i in range(2, depth)
         ]
-        tail = conv(noise_channels, False, f"conv_{depth}")
+        clean = prediction == "clean"
+        tail = conv(out_channels, clean, f"conv_{depth}")
 
         # === Functional Model ===
         image = keras.Input(shape=(None, None, image_channels), name="image")
@@ -148,10 +164,13 @@ class DnCNN(keras.Model):
         x = keras.layers.ReLU(name="relu_1")(head(x))
         for i, (conv_i, bn_i) in enumerate(body, start=2):
             x = keras.layers.ReLU(name=f"relu_{i}")(bn_i(conv_i(x)))
-        noise = tail(x)
+        estimate = tail(x)
         if unshuffle:
-            noise = PixelShuffle(UNSHUFFLE_FACTOR, name="noise")([noise, image])
-        denoised = keras.layers.Subtract(name="denoised")([image, noise])
+            estimate = PixelShuffle(UNSHUFFLE_FACTOR, name="estimate")([estimate, image])
+        if clean:
+            denoised = keras.layers.Identity(name="denoised")(estimate)
+        else:
+            denoised = keras.layers.Subtract(name="denoised")([image, estimate])
 
         super().__init__(inputs=inputs, outputs=denoised, **kwargs)
 
@@ -161,9 +180,14 @@ class DnCNN(keras.Model):
         self.image_channels = image_channels
         self.conditioning = conditioning
         self.downsample = downsample
+        self.prediction = prediction
 
     def noise_model(self):
-        """A model sharing this one's layers that returns the network's noise prediction."""
+        """A model sharing this one's layers that returns the noise estimate (input - output)."""
+        if self.prediction == "clean":
+            image = self.get_layer("image").output
+            noise = keras.layers.Subtract(name="noise")([image, self.outputs[0]])
+            return keras.Model(self.inputs, noise, name="noise")
         return keras.Model(self.inputs, self.get_layer("denoised").input[1], name="noise")
 
     @classmethod
@@ -188,6 +212,7 @@ class DnCNN(keras.Model):
             "image_channels": self.image_channels,
             "conditioning": self.conditioning,
             "downsample": self.downsample,
+            "prediction": self.prediction,
         }
 
     @classmethod

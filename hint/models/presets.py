@@ -49,7 +49,8 @@ PRESETS = {
         "downsample": "none",
     },
     # FFDNet-style (Zhang et al., TIP 2018): noise level map input, conv stack at half
-    # resolution after a 2x pixel-unshuffle; the paper's sizes (gray 15 x 64, colour 12 x 96).
+    # resolution after a 2x pixel-unshuffle, predicting the clean image; the paper's sizes (gray
+    # 15 x 64, colour 12 x 96).
     "ffdnet_gray": {
         "type": "DnCNN",
         "depth": 15,
@@ -57,6 +58,7 @@ PRESETS = {
         "image_channels": 1,
         "conditioning": "noise_map",
         "downsample": "pixel_unshuffle",
+        "prediction": "clean",
     },
     "ffdnet_color": {
         "type": "DnCNN",
@@ -65,6 +67,7 @@ PRESETS = {
         "image_channels": 3,
         "conditioning": "noise_map",
         "downsample": "pixel_unshuffle",
+        "prediction": "clean",
     },
     # A tiny DnCNN for tests.
     "dncnn_tiny": {

@@ -63,6 +63,24 @@ def test_residual_formulation(conditioning, downsample):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(inputs)), inputs["image"])
 
 
+@pytest.mark.parametrize("downsample", ["none", "pixel_unshuffle"])
+def test_clean_prediction(downsample):
+    model = _tiny(image_channels=3, downsample=downsample, prediction="clean")
+    inputs = _inputs(model, 2, 11, 13)
+    last = model.get_layer(f"conv_{model.depth}")
+    assert last.use_bias  # images are not zero-mean
+    # The output is the network's estimate itself: a zeroed last convolution gives its bias,
+    # not the input.
+    last.kernel.assign(np.zeros(last.kernel.shape, np.float32))
+    last.bias.assign(np.full(last.bias.shape, 0.5, np.float32))
+    out = keras.ops.convert_to_numpy(model(inputs))
+    np.testing.assert_array_equal(out, np.full_like(inputs["image"], 0.5))
+    noise = keras.ops.convert_to_numpy(model.noise_model()(inputs))
+    np.testing.assert_allclose(noise, inputs["image"] - 0.5, atol=1e-6)
+    restored = DnCNN.from_config(model.get_config())
+    assert restored.prediction == "clean"
+
+
 def test_noise_map_changes_the_output():
     model = _tiny(conditioning="noise_map", downsample="pixel_unshuffle")
     low, high = _inputs(model, sigma=5), _inputs(model, sigma=50)
@@ -108,18 +126,19 @@ def test_dncnn_s_parameter_count_matches_the_paper():
 
 
 @pytest.mark.parametrize(
-    ("preset", "depth", "filters", "channels", "conditioning", "downsample"),
+    ("preset", "depth", "filters", "channels", "conditioning", "downsample", "prediction"),
     [
-        ("dncnn_gray", 17, 64, 1, "none", "none"),
-        ("dncnn_color", 20, 64, 3, "none", "none"),
-        ("ffdnet_gray", 15, 64, 1, "noise_map", "pixel_unshuffle"),
-        ("ffdnet_color", 12, 96, 3, "noise_map", "pixel_unshuffle"),
-        ("dncnn_tiny", 5, 8, 1, "none", "none"),
+        ("dncnn_gray", 17, 64, 1, "none", "none", "noise"),
+        ("dncnn_color", 20, 64, 3, "none", "none", "noise"),
+        ("ffdnet_gray", 15, 64, 1, "noise_map", "pixel_unshuffle", "clean"),
+        ("ffdnet_color", 12, 96, 3, "noise_map", "pixel_unshuffle", "clean"),
+        ("dncnn_tiny", 5, 8, 1, "none", "none", "noise"),
     ],
 )
-def test_presets(preset, depth, filters, channels, conditioning, downsample):
+def test_presets(preset, depth, filters, channels, conditioning, downsample, prediction):
     config = get_preset(preset)
     assert config.pop("type") == "DnCNN"
+    assert config.pop("prediction", "noise") == prediction
     assert config == {
         "depth": depth,
         "filters": filters,
@@ -147,6 +166,7 @@ def test_from_preset_rejects_other_types():
         ({"image_channels": 2}, "Received: image_channels=2"),
         ({"conditioning": "film"}, "Received: conditioning='film'"),
         ({"downsample": "stride"}, "Received: downsample='stride'"),
+        ({"prediction": "residual"}, "Received: prediction='residual'"),
     ],
 )
 def test_invalid_arguments(kwargs, ending):
