@@ -42,9 +42,14 @@ def test_shapes_any_size(conditioning, downsample, channels):
     assert model.get_layer("conv_3").kernel.shape[3] == factor * channels
 
 
-@pytest.mark.parametrize(("conditioning", "downsample"), [OPTIONS[0], OPTIONS[3]])
-def test_layer_checks_and_keras_round_trip(conditioning, downsample):
-    model = _tiny(image_channels=3, conditioning=conditioning, downsample=downsample)
+@pytest.mark.parametrize(
+    ("conditioning", "downsample", "prediction"),
+    [(*OPTIONS[0], "noise"), (*OPTIONS[3], "noise"), (*OPTIONS[3], "clean")],
+)
+def test_layer_checks_and_keras_round_trip(conditioning, downsample, prediction):
+    model = _tiny(
+        image_channels=3, conditioning=conditioning, downsample=downsample, prediction=prediction
+    )
     check_layer(model, _inputs(model, 2, 12, 10), (2, 12, 10, 3), atol=1e-5)
 
 
