@@ -6,7 +6,7 @@ scikit-image) into
 - ``train()``: an infinite dataset of float32 [S, S, C] crops in [0, 1]. Each epoch visits every
   training image once in a seeded order; each example is a random crop (images smaller than the
   crop are first upscaled, bilinear, keeping the aspect ratio, so the short side equals S) with
-  optional random flips.
+  optional random flips and an optional random order of its colour channels.
 - ``validation()``: a finite dataset of fixed crops: the centre crop of each validation image,
   plus ``val_crops - 1`` more crops per image at seeded positions. Same content and order on
   every run.
@@ -46,6 +46,7 @@ TensorShape([128, 128, 3])
 import concurrent.futures
 import functools
 import hashlib
+import itertools
 import os
 import threading
 import warnings
@@ -83,6 +84,9 @@ EMBEDDED_IMAGES = (
 """(name, file) of the photographs bundled in ``skimage/data`` (no download needed), in order."""
 
 FLIPS = ("horizontal", "both", "none")
+COLOR_AUGMENTS = ("none", "channel_permutation")
+# The six orders of (R, G, B); index 0 is the identity.
+_CHANNEL_ORDERS = tuple(itertools.permutations(range(3)))
 CACHE_MODES = ("auto", "memory", "none")
 CACHE_LIMIT_BYTES = 512 * 2**20
 """``cache="auto"`` keeps the decoded images in memory when they fit in this many bytes."""
@@ -264,6 +268,10 @@ class ImageSource:
         seed: Integer seed for the split, the epoch order, crops and flips. Defaults to ``0``.
         flips: ``"horizontal"``, ``"both"`` (also vertical, e.g. for denoising) or ``"none"``;
             training only. Defaults to ``"horizontal"``.
+        color_augment: ``"none"`` or ``"channel_permutation"``: each training crop gets one of
+            the six orders of its R, G, B channels at random (colour crops only), so a model
+            sees every hue of the saturated colours a training set has in a few only. Defaults
+            to ``"none"``.
         val_crops: Fixed crops per validation image (the first is the centre crop).
             Defaults to ``None``: 1 for a folder, 4 for the embedded photographs.
         cache: ``"auto"`` (decode at start-up and keep in memory when under
@@ -291,6 +299,7 @@ class ImageSource:
         flips="horizontal",
         val_crops=None,
         cache="auto",
+        color_augment="none",
     ):
         _check_int("image_size", image_size, 8)
         if channels not in (1, 3):
@@ -299,6 +308,16 @@ class ImageSource:
         _seeds.check_seed(seed)
         if flips not in FLIPS:
             raise ValueError(f"`flips` must be one of {FLIPS}. Received: flips={flips!r}")
+        if color_augment not in COLOR_AUGMENTS:
+            raise ValueError(
+                f"`color_augment` must be one of {COLOR_AUGMENTS}. "
+                f"Received: color_augment={color_augment!r}"
+            )
+        if color_augment != "none" and channels != 3:
+            raise ValueError(
+                "`color_augment` needs colour crops (channels=3). "
+                f"Received: color_augment={color_augment!r}"
+            )
         _check_int("val_crops", val_crops, 1, allow_none=True)
         if cache not in CACHE_MODES:
             raise ValueError(f"`cache` must be one of {CACHE_MODES}. Received: cache={cache!r}")
@@ -307,6 +326,7 @@ class ImageSource:
         self.channels = channels
         self.seed = seed
         self.flips = flips
+        self.color_augment = color_augment
         self.cache = cache
         self.skipped = []
         self._failed = set()
@@ -420,6 +440,12 @@ class ImageSource:
             image = tf.image.stateless_random_flip_left_right(image, seed=s[1])
         if self.flips == "both":
             image = tf.image.stateless_random_flip_up_down(image, seed=s[2])
+        if self.color_augment == "channel_permutation":
+            # Its own salted seed: crops and flips stay those of the same seed without it.
+            pick = tf.random.stateless_uniform(
+                [], _seeds.fold_in(seed, _seeds.SALT_COLOR), 0, len(_CHANNEL_ORDERS), tf.int32
+            )
+            image = tf.gather(image, tf.gather(tf.constant(_CHANNEL_ORDERS), pick), axis=-1)
         return tf.clip_by_value(image, 0.0, 1.0)
 
     def train(self):
@@ -484,7 +510,8 @@ class ImageSource:
         return (
             f"ImageSource(path={self.path!r}, image_size={self.image_size}, "
             f"channels={self.channels}, val_count={self.val_count}, seed={self.seed}, "
-            f"flips={self.flips!r}, val_crops={self.val_crops}, cache={self.cache!r}; "
+            f"flips={self.flips!r}, color_augment={self.color_augment!r}, "
+            f"val_crops={self.val_crops}, cache={self.cache!r}; "
             f"{len(self.train_files)} train / {len(self.val_files)} val images, "
             f"cached={self.cached})"
         )
@@ -499,7 +526,7 @@ def image_sources(path=None, image_size=256, channels=3, val_count=None, seed=0,
         channels: 3 or 1. Defaults to ``3``.
         val_count: Validation images (see `ImageSource`). Defaults to ``None``.
         seed: Integer seed. Defaults to ``0``.
-        **kwargs: ``flips``, ``val_crops`` or ``cache`` (see `ImageSource`).
+        **kwargs: ``flips``, ``color_augment``, ``val_crops`` or ``cache`` (see `ImageSource`).
 
     Returns:
         ``(train, val)``: an infinite and a finite `tf.data.Dataset` of float32 [S, S, C].

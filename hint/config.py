@@ -43,6 +43,7 @@ OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
+COLOR_AUGMENTS = ("none", "channel_permutation")
 TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
 DIRECTIONS = ("max", "min")
 PRETRAINED = "pretrained"  # model.init_from value for the shipped weights (hint.pretrained)
@@ -95,6 +96,7 @@ class DataConfig:
     val_count: int = 4
     batch_size: int = 4
     flips: str = "horizontal"
+    color_augment: str = "none"  # or "channel_permutation" (colour training crops)
     val_path: str | None = None
     val_size: int | None = None
     mask: MaskConfig = field(default_factory=MaskConfig)
@@ -567,6 +569,12 @@ def validate(cfg: Config) -> None:
     _positive(d.batch_size, "data.batch_size")
     _positive(d.val_count, "data.val_count")
     _choice(d.flips, FLIPS, "data.flips")
+    _choice(d.color_augment, COLOR_AUGMENTS, "data.color_augment")
+    if d.color_augment != "none" and d.channels != 3:
+        raise ConfigError(
+            "'data.color_augment' needs colour images (data.channels: 3). "
+            f"Received: data.color_augment={d.color_augment!r}"
+        )
     if d.path is not None and d.path != "embedded" and not os.path.isdir(d.path):
         raise ConfigError(f"'data.path' is not a folder. Received: data.path={d.path!r}")
     _choice(d.mask.kind, MASK_KINDS, "data.mask.kind")

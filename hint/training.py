@@ -201,6 +201,7 @@ def build_datasets(cfg: config_lib.Config):
             # A separate validation folder leaves every training image to training.
             val_count=0 if d.val_path is not None else d.val_count,
             flips=d.flips,
+            color_augment=d.color_augment,
             seed=cfg.run.seed,
         )
     except (ValueError, image_io.ImageReadError) as e:

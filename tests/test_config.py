@@ -82,11 +82,22 @@ def test_exponent_without_dot_is_a_float(tmp_path):
         ("data.mask.kind=folder", "data.mask.folder"),
         ("model.preset=huge", "Unknown preset"),
         ("model.init_from=/no/such/run", "init_from"),
+        ("data.color_augment=hue", "one of none, channel_permutation"),
+        ("data.channels=1 data.color_augment=channel_permutation", "needs colour images"),
     ],
 )
 def test_impossible_values(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
-        load_config(None, [override])
+        load_config(None, override.split())
+
+
+def test_option_names_match_the_dataset_module():
+    # hint.config keeps TensorFlow-free copies of the dataset options it validates.
+    from datasets import sources
+    from hint import config
+
+    assert config.FLIPS == sources.FLIPS
+    assert config.COLOR_AUGMENTS == sources.COLOR_AUGMENTS
 
 
 def test_overrides_and_model_args():

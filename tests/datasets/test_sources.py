@@ -120,10 +120,35 @@ def test_determinism_for_a_seed(image_folder):
     assert not np.allclose(first, other)
 
 
+def test_channel_permutation_reorders_the_same_crops(image_folder):
+    folder, _ = image_folder
+    plain = _take(ImageSource(folder, SIZE, val_count=1, seed=2).train(), 48)
+    source = ImageSource(folder, SIZE, val_count=1, seed=2, color_augment="channel_permutation")
+    permuted = _take(source.train(), 48)
+    # Same crops and flips as without it, each with one of the six channel orders.
+    seen = []
+    for a, b in zip(plain, permuted, strict=True):
+        orders = [p for p in sources._CHANNEL_ORDERS if np.array_equal(a[..., list(p)], b)]
+        assert orders, "a crop is not a channel permutation of the unaugmented one"
+        seen.append(orders[0])
+    assert len(set(seen)) == 6  # 48 draws: missing one of 6 orders has probability < 1e-3
+    again = _take(source.train(), 48)
+    np.testing.assert_array_equal(permuted, again)
+    # Validation crops are never permuted.
+    np.testing.assert_array_equal(
+        _take(source.validation(), 1),
+        _take(ImageSource(folder, SIZE, val_count=1, seed=2).validation(), 1),
+    )
+
+
 def test_argument_validation(image_folder):
     folder, count = image_folder
     with pytest.raises(ValueError, match=r"Received: flips='diagonal'$"):
         ImageSource(folder, SIZE, flips="diagonal")
+    with pytest.raises(ValueError, match=r"Received: color_augment='hue'$"):
+        ImageSource(folder, SIZE, color_augment="hue")
+    with pytest.raises(ValueError, match=r"needs colour crops .*Received: color_augment="):
+        ImageSource(folder, SIZE, channels=1, color_augment="channel_permutation")
     with pytest.raises(ValueError, match=r"Received: channels=2$"):
         ImageSource(folder, SIZE, channels=2)
     with pytest.raises(ValueError, match=r"Received: image_size=4$"):
