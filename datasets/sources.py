@@ -265,7 +265,8 @@ class ImageSource:
         val_count: Images held out for validation. Defaults to ``None``: ``min(max(1, min(8,
             N // 10)), N - 1)`` for a folder of N readable images, 2 for the embedded photographs.
             Must leave at least one training image; ``0`` gives an empty validation set.
-        seed: Integer seed for the split, the epoch order, crops and flips. Defaults to ``0``.
+        seed: Integer seed for the split, the epoch order, crops, flips and channel orders.
+            Defaults to ``0``.
         flips: ``"horizontal"``, ``"both"`` (also vertical, e.g. for denoising) or ``"none"``;
             training only. Defaults to ``"horizontal"``.
         color_augment: ``"none"`` or ``"channel_permutation"``: each training crop gets one of

@@ -24,9 +24,9 @@ class DnCNN(keras.Model):
 
     A plain stack of 3x3 convolutions, all with `filters` channels and "same" zero padding:
     conv + ReLU, then `depth - 2` times conv + batch norm + ReLU, then a conv back to the image
-    channels. The network predicts the noise and the model returns the input minus that
-    prediction (residual learning), so an untrained or zeroed last convolution leaves the image
-    unchanged. The middle convolutions have no bias (the batch norm that follows has a shift);
+    channels. By default the network predicts the noise and the model returns the input minus
+    that prediction (residual learning), so an untrained or zeroed last convolution leaves the
+    image unchanged. The middle convolutions have no bias (the batch norm that follows has a shift);
     the first has one; the last has none (the noise is zero-mean). With `depth=17`, 64 filters
     and one channel (DnCNN-S) this gives 556,096 trainable parameters (see the tests).
 
