@@ -92,12 +92,14 @@ def test_impossible_values(override, pattern):
 
 
 def test_option_names_match_the_dataset_module():
-    # hint.config keeps TensorFlow-free copies of the dataset options it validates.
-    from datasets import sources
+    # hint.config keeps TensorFlow-free copies of the dataset options it validates (importing
+    # them would import TensorFlow through the `datasets` package).
+    from datasets import masks, sources
     from hint import config
 
     assert config.FLIPS == sources.FLIPS
     assert config.COLOR_AUGMENTS == sources.COLOR_AUGMENTS
+    assert config.MASK_KINDS == masks.MASK_KINDS
 
 
 def test_overrides_and_model_args():
