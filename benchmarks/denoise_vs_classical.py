@@ -18,8 +18,9 @@ Commands (from the repository root):
 Options: `--data DIR` (repeatable; default both folders above), `--sigmas` (15 25 50, in 0-255
 units), `--model` / `--model-gray` / `--model-color`, `--max-images N` (the first N images of
 each folder in sorted order), `--seed` (2024), `--skip-bm3d`, `--skip-nlm`, `--precision`
-(float32, or mixed_bfloat16 for the network: the `denoise --precision` option), `--out DIR`
-(`benchmarks/results/denoise_vs_classical/`).
+(float32, or mixed_bfloat16 for the network: the `denoise --precision` option), `--ensemble`
+(none, or dihedral: the network's outputs for the eight rotations / flips averaged, the
+`denoise --ensemble` option, 8x the time), `--out DIR` (`benchmarks/results/denoise_vs_classical/`).
 
 Which network: for an image with C channels, `--model-gray` (C = 1) or `--model-color` (C = 3)
 if given, else `--model`, else the shipped weights
@@ -33,8 +34,9 @@ sorted folder, so the noise is fixed per (image, sigma) and identical to what
 `python main.py evaluate --run RUN --data DIR` uses with the default `eval.seed` (2024). The
 methods:
 
-1. network: `hint.inference.denoise_array(network, noisy, sigma=sigma)`, i.e. exactly the
-   `denoise` command (padding, tiling above 512 px, the noise map for conditioned models).
+1. network: `hint.inference.denoise_array(network, noisy, sigma=sigma, ensemble=...)`, i.e.
+   exactly the `denoise` command (padding, tiling above 512 px, the noise map for conditioned
+   models, the self-ensemble when asked for; its label then ends in ", x8 ensemble").
    One untimed warm-up call per model and image size comes first.
 2. BM3D for gray images, `bm3d.bm3d(noisy, sigma_psd=sigma / 255)`, and CBM3D for colour,
    `bm3d.bm3d_rgb(noisy, sigma / 255)` (the `bm3d` package 4.0.3, default profile "np", the
@@ -259,6 +261,7 @@ def run_benchmark(
     skip_nlm=False,
     progress=True,
     precision="float32",
+    ensemble="none",
 ) -> list[dict]:
     """Measures every method on every folder and noise level.
 
@@ -280,6 +283,8 @@ def run_benchmark(
         progress: Print a line per image. Defaults to True.
         precision: What the network computes in, `"float32"` or `"mixed_bfloat16"` (its label
             then ends in ", bfloat16"). Defaults to `"float32"`.
+        ensemble: The network's test-time self-ensemble, `"none"` or `"dihedral"` (its label
+            then ends in ", x8 ensemble"). Defaults to `"none"`.
 
     Returns:
         One dict per (dataset, sigma, method), in that order: `dataset`, `folder`, `sigma`,
@@ -301,6 +306,10 @@ def run_benchmark(
         raise BenchmarkError("Give at least one --data folder.")
     if not sigmas or min(sigmas) <= 0:
         raise BenchmarkError(f"Noise levels must be > 0 (0-255 units). Received: {sigmas=}")
+    if ensemble not in config.ENSEMBLES:
+        raise BenchmarkError(
+            f"ensemble must be one of {config.ENSEMBLES}. Received: ensemble={ensemble}"
+        )
     if max_images is not None and max_images < 1:
         raise BenchmarkError(f"--max-images must be at least 1. Received: {max_images=}")
     datasets = [(folder, *load_folder(folder, max_images)) for folder in folders]
@@ -322,7 +331,8 @@ def run_benchmark(
     for folder, files, images in datasets:
         dataset = os.path.basename(os.path.normpath(folder))
         channels = {img.shape[-1] for img in images}
-        labels = [networks[c][0] for c in channels]
+        suffix = ", x8 ensemble" if ensemble == "dihedral" else ""
+        labels = [networks[c][0] + suffix for c in channels]
         for sigma in sigmas:
             per = {m: {"file": [], "psnr": [], "ssim": [], "seconds": []} for m in methods}
             for i, (path, clean) in enumerate(zip(files, images, strict=True)):
@@ -341,7 +351,9 @@ def run_benchmark(
                     else:
                         start = time.perf_counter()
                         if method == "network":
-                            out = inference.denoise_array(network, noisy, sigma=sigma)
+                            out = inference.denoise_array(
+                                network, noisy, sigma=sigma, ensemble=ensemble
+                            )
                         else:
                             out = classical[method](noisy, sigma)
                         seconds = time.perf_counter() - start
@@ -534,6 +546,12 @@ def _parse(argv):
         default="float32",
         help="what the network computes in (the classical methods are unaffected)",
     )
+    parser.add_argument(
+        "--ensemble",
+        choices=config.ENSEMBLES,
+        default="none",
+        help="dihedral: average the network over 8 rotations / flips (8x the time)",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR")
     return parser, parser.parse_args(argv)
 
@@ -560,6 +578,7 @@ def main(argv=None) -> int:
             skip_bm3d=args.skip_bm3d,
             skip_nlm=args.skip_nlm,
             precision=args.precision,
+            ensemble=args.ensemble,
         )
     except BenchmarkError as e:
         parser.exit(2, f"error: {e}\n")
@@ -588,6 +607,7 @@ def main(argv=None) -> int:
             "model_gray": args.model_gray,
             "model_color": args.model_color,
             "precision": args.precision,
+            "ensemble": args.ensemble,
             "noise": "gaussian, not clipped, hint.evaluation.add_noise(clean, sigma, seed + i)",
             "metrics": "hint.metrics psnr / ssim on outputs clipped to [0, 1], data range 1",
             "bm3d": "bm3d.bm3d(z, sigma_psd=sigma/255) gray, bm3d.bm3d_rgb(z, sigma/255) colour",

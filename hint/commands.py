@@ -96,21 +96,22 @@ def inpaint(run_dir, image, mask, out, max_side=None, precision="float32"):
     return outs
 
 
-def denoise(run_dir, image, out, sigma=None, blind=False, precision="float32"):
+def denoise(run_dir, image, out, sigma=None, blind=False, precision="float32", ensemble="none"):
     """Denoises a file or a folder with a denoising run's network, or the shipped ones.
 
     Without a run, the shipped gray or colour denoiser is chosen per image. `precision` is the
-    one the network computes in (`training.load_model`).
+    one the network computes in (`training.load_model`); `ensemble="dihedral"` averages eight
+    rotated / flipped passes (`inference.denoise_array`).
     """
     from hint import inference, pretrained
 
-    inference.check_denoise_request(image, sigma)  # before the (slower) model load
+    inference.check_denoise_request(image, sigma, ensemble)  # before the (slower) model load
     if run_dir is not None:
         network = training.load_model(run_dir, precision=precision)
     else:
         print("Using the shipped denoisers (hint/weights/, see their model cards)")
         network = pretrained.ShippedDenoisers(precision=precision)
-    outs = inference.denoise_paths(network, image, out, sigma=sigma, blind=blind)
+    outs = inference.denoise_paths(network, image, out, sigma=sigma, blind=blind, ensemble=ensemble)
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Denoised: {where}")
     return outs

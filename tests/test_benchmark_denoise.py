@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import denoise_vs_classical as bench
 from datasets import image_io
+from hint import evaluation, inference, training
 from hint.models.dncnn import DnCNN
 
 SIGMAS = (15.0, 25.0, 50.0)
@@ -78,3 +79,20 @@ def test_bad_data_folder_stops_with_exit_code_2_before_any_work(tmp_path, capsys
     with pytest.raises(bench.BenchmarkError, match="No images"):
         bench.run_benchmark([str(tmp_path / "empty")], skip_bm3d=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_ensemble_runs_the_denoise_ensemble_and_says_so(tmp_path):
+    image_io.write_image(tmp_path / "gray" / "a.png", _clean(1))
+    gray = _tiny_model(tmp_path / "gray.keras", 1)
+    kwargs = dict(model=gray, sigmas=[25], skip_bm3d=True, skip_nlm=True, progress=False)
+    rows = bench.run_benchmark([str(tmp_path / "gray")], ensemble="dihedral", **kwargs)
+    (network,) = [r for r in rows if r["method"] == "network"]
+    assert network["label"] == "network (gray.keras, x8 ensemble)"
+    clean = image_io.read_image(str(tmp_path / "gray" / "a.png"))
+    noisy = evaluation.add_noise(clean[None], 25.0, bench.DEFAULT_SEED)[0]
+    out = inference.denoise_array(training.load_model(gray), noisy, sigma=25.0, ensemble="dihedral")
+    assert network["psnr"] == pytest.approx(bench.image_metrics(out, clean)[0], abs=1e-3)
+    plain = bench.run_benchmark([str(tmp_path / "gray")], **kwargs)
+    assert plain[1]["psnr"] != pytest.approx(network["psnr"], abs=1e-4)
+    with pytest.raises(bench.BenchmarkError, match="Received: ensemble=x8"):
+        bench.run_benchmark([str(tmp_path / "gray")], ensemble="x8", **kwargs)

@@ -48,6 +48,45 @@ def test_negative_sigma_is_an_error():
         inference.denoise_array(net, np.zeros((16, 16, 1), "float32"), sigma=-5)
 
 
+def test_dihedral_ensemble_averages_the_eight_undone_views():
+    net = conv_denoiser(channels=1)
+    image = np.random.default_rng(4).uniform(size=(20, 28, 1)).astype("float32")
+    views = []
+    for k in range(8):
+        view = np.rot90(image, k % 4)
+        view = view[:, ::-1] if k >= 4 else view
+        out = inference.denoise_array(net, np.ascontiguousarray(view), clip=False)
+        out = out[:, ::-1] if k >= 4 else out
+        views.append(np.rot90(out, -(k % 4)))
+    expected = np.mean(views, axis=0)
+    got = inference.denoise_array(net, image, clip=False, ensemble="dihedral")
+    assert got.shape == image.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # The views differ (a random conv net is not rotation invariant), so averaging changes it.
+    assert not np.allclose(got, inference.denoise_array(net, image, clip=False), atol=1e-4)
+    clipped = inference.denoise_array(net, image, ensemble="dihedral")
+    np.testing.assert_allclose(clipped, np.clip(expected, 0, 1), atol=1e-5)
+
+
+def test_ensemble_with_tiles_and_a_colour_image():
+    net = conv_denoiser(channels=1, depth=5)
+    image = np.random.default_rng(5).uniform(size=(70, 50, 3)).astype("float32")
+    whole = inference.denoise_array(net, image, ensemble="dihedral")
+    tiled = inference.denoise_array(net, image, tile=48, margin=16, ensemble="dihedral")
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+
+
+def test_unknown_ensemble_is_an_error(tmp_path):
+    net = conv_denoiser(channels=1)
+    with pytest.raises(inference.InferenceError, match="Received: ensemble=x8"):
+        inference.denoise_array(net, np.zeros((16, 16, 1), "float32"), ensemble="x8")
+    src = tmp_path / "a.png"
+    image_io.write_image(str(src), np.full((16, 16), 0.5, "float32"))
+    with pytest.raises(inference.InferenceError, match="ensemble must be one of"):
+        inference.denoise_paths(net, str(src), str(tmp_path / "b.png"), ensemble="mean")
+    assert not (tmp_path / "b.png").exists()
+
+
 def test_gray_model_on_colour_image_and_odd_sizes():
     net = conv_denoiser(channels=1)
     image = np.random.default_rng(2).uniform(size=(21, 35, 3)).astype("float32")
@@ -80,6 +119,13 @@ def test_folder_and_bad_inputs(tmp_path):
         image_io.write_image(str(tmp_path / "in" / name), np.full((16, 16), 0.5, "float32"))
     outs = inference.denoise_paths(net, str(tmp_path / "in"), str(tmp_path / "out"), progress=False)
     assert sorted(os.path.relpath(p, tmp_path / "out") for p in outs) == ["a.png", "sub/b.png"]
+    ens = inference.denoise_paths(
+        net, str(tmp_path / "in"), str(tmp_path / "ens"), progress=False, ensemble="dihedral"
+    )
+    expected = inference.denoise_array(
+        net, image_io.read_image(str(tmp_path / "in" / "a.png")), ensemble="dihedral"
+    )
+    np.testing.assert_allclose(image_io.read_image(ens[0]), expected, atol=1.0 / 255)
 
     with pytest.raises(inference.InferenceError, match="does not exist"):
         inference.denoise_paths(net, str(tmp_path / "missing.png"), str(tmp_path / "x.png"))

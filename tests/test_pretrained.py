@@ -142,3 +142,22 @@ def test_init_from_pretrained_missing_is_a_training_error(weights_dir):
     cfg = config.load_config(None, ["model.init_from=pretrained"])
     with pytest.raises(training.TrainingError, match="init_from=pretrained.*not in this"):
         training.init_source(cfg)
+
+
+def test_denoise_command_ensemble(weights_dir, tmp_path):
+    save_denoiser(weights_dir, "denoise_gray", 1)
+    path = tmp_path / "n.npy"
+    np.save(path, np.random.default_rng(4).uniform(size=(24, 40, 1)).astype("float32"))
+    import main
+    from hint import inference
+
+    argv = ["denoise", "--image", str(path), "--sigma", "25", "--out"]
+    assert main.main(argv + [str(tmp_path / "e.npy"), "--ensemble", "dihedral"]) == 0
+    network = pretrained.ShippedDenoisers().for_channels(1)
+    expected = inference.denoise_array(
+        network, np.load(path), sigma=25, clip=False, ensemble="dihedral"
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), expected, atol=1e-5)
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
+        main.main(argv + [str(tmp_path / "x.npy"), "--ensemble", "x8"])
+    assert exit_info.value.code == 2 and not (tmp_path / "x.npy").exists()
