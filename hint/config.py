@@ -46,6 +46,8 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 # image super resolution", CVPR 2016). Measured with the shipped gray model on Set12: +0.11 to
 # +0.17 dB at 8x the time.
 ENSEMBLES = ("none", "dihedral")
+# How a gray denoiser serves colour images (`hint.inference.denoise_array`).
+COLOR_SPACES = ("opponent", "rgb")
 LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
 COLOR_AUGMENTS = ("none", "channel_permutation")

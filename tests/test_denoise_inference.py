@@ -87,6 +87,37 @@ def test_unknown_ensemble_is_an_error(tmp_path):
     assert not (tmp_path / "b.png").exists()
 
 
+def test_gray_model_on_colour_image_in_the_opponent_colour_space():
+    image_in = keras.Input((None, None, 1), name="image")
+    identity = keras.Model(image_in, keras.layers.Identity(name="denoised")(image_in))
+    image = np.random.default_rng(6).uniform(size=(20, 24, 3)).astype("float32")
+    # The transform is orthonormal and undone exactly: a network that changes nothing gives
+    # the image back.
+    out = inference.denoise_array(identity, image, color_space="opponent")
+    np.testing.assert_allclose(out, image, atol=1e-5)
+
+    # A conditioned network that returns the noise map it is given: the mean plane is told
+    # sigma / sqrt(3), the two colour-difference planes sigma.
+    image_in = keras.Input((None, None, 1), name="image")
+    level_in = keras.Input((None, None, 1), name="noise_level")
+    echo = keras.Model([image_in, level_in], keras.layers.Identity(name="denoised")(level_in))
+    out = inference.denoise_array(echo, image, sigma=30.0, clip=False)
+    s = 30.0 / 255.0
+    planes = np.array([s, s - 0.5, s - 0.5])  # the mean plane's sigma / sqrt(3), times sqrt(3)
+    transform = np.array(
+        [[1, 1, 1] / np.sqrt(3.0), [1, 0, -1] / np.sqrt(2.0), [1, -2, 1] / np.sqrt(6.0)]
+    )
+    np.testing.assert_allclose(out, np.broadcast_to(planes @ transform, out.shape), atol=1e-5)
+
+    net = conv_denoiser(channels=1)
+    rgb = inference.denoise_array(net, image, color_space="rgb")
+    planes = [inference.denoise_array(net, image[..., i : i + 1]) for i in range(3)]
+    np.testing.assert_allclose(rgb, np.concatenate(planes, -1), atol=1e-6)
+    assert not np.allclose(rgb, inference.denoise_array(net, image), atol=1e-4)
+    with pytest.raises(inference.InferenceError, match="Received: color_space=yuv"):
+        inference.denoise_array(net, image, color_space="yuv")
+
+
 def test_gray_model_on_colour_image_and_odd_sizes():
     net = conv_denoiser(channels=1)
     image = np.random.default_rng(2).uniform(size=(21, 35, 3)).astype("float32")
