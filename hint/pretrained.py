@@ -76,9 +76,9 @@ def denoiser_for(channels: int) -> str:
     """The shipped denoiser that serves images with `channels` channels.
 
     Colour images get `denoise_color` when this installation has it, else `denoise_gray`, which
-    `hint.inference.denoise_array` then runs on each colour channel on its own. Why a fallback
-    rather than an error: the colour model trained so far is measured below the gray one run
-    per channel on McMaster (see `hint/weights/denoise_gray.md`), so it is not shipped.
+    `hint.inference.denoise_array` then runs on the three planes of an opponent colour
+    transform. Why a fallback rather than an error: the colour models trained so far measure
+    below the gray one on McMaster (see `hint/weights/denoise_gray.md`), so none is shipped.
     """
     name = for_task("denoise", channels)
     if name == "denoise_color" and name not in available():
@@ -135,7 +135,7 @@ class ShippedDenoisers:
 
     `hint.inference.denoise_paths` picks `denoisers.for_channels(c)` per image, so a folder
     mixing gray and colour photos loads each model once; without a shipped colour model, colour
-    images go through the gray one channel by channel (`denoiser_for`).
+    images go through the gray one in an opponent colour space (`denoiser_for`).
 
     Args:
         precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).

@@ -9,7 +9,7 @@ from datasets import image_io
 from hint import commands, inference, pretrained
 
 # The models this checkout ships (each with its card). No `denoise_color` yet: colour images
-# go through the gray model channel by channel (`pretrained.denoiser_for`).
+# go through the gray model in an opponent colour space (`pretrained.denoiser_for`).
 SHIPPED = ("denoise_gray", "inpaint")
 
 
