@@ -8,7 +8,8 @@ Commands (from the repository root):
     python benchmarks/denoise_vs_classical.py
 
     # A run directory or a .keras file instead of the shipped weights (used for every image;
-    # a gray model denoises colour images channel by channel), or one model per channel count:
+    # a gray model denoises colour images in an opponent colour space), or one model per
+    # channel count:
     python benchmarks/denoise_vs_classical.py --model runs/NAME
     python benchmarks/denoise_vs_classical.py --model-gray runs/GRAY --model-color runs/COLOR
 
