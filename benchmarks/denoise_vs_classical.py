@@ -21,7 +21,9 @@ units), `--model` / `--model-gray` / `--model-color`, `--max-images N` (the firs
 each folder in sorted order), `--seed` (2024), `--skip-bm3d`, `--skip-nlm`, `--precision`
 (float32, or mixed_bfloat16 for the network: the `denoise --precision` option), `--ensemble`
 (none, or dihedral: the network's outputs for the eight rotations / flips averaged, the
-`denoise --ensemble` option, 8x the time), `--out DIR` (`benchmarks/results/denoise_vs_classical/`).
+`denoise --ensemble` option, 8x the time), `--color-space` (opponent, or rgb: how a gray
+network serves colour images, see `hint.inference.denoise_array`), `--out DIR`
+(`benchmarks/results/denoise_vs_classical/`).
 
 Which network: for an image with C channels, `--model-gray` (C = 1) or `--model-color` (C = 3)
 if given, else `--model`, else the shipped weights
@@ -37,7 +39,9 @@ methods:
 
 1. network: `hint.inference.denoise_array(network, noisy, sigma=sigma, ensemble=...)`, i.e.
    exactly the `denoise` command (padding, tiling above 512 px, the noise map for conditioned
-   models, the self-ensemble when asked for; its label then ends in ", x8 ensemble").
+   models, the self-ensemble when asked for; its label then ends in ", x8 ensemble"). A gray
+   network on colour images works in the opponent colour space or per R, G, B channel
+   (`--color-space`; label ", opponent" or ", per RGB channel").
    One untimed warm-up call per model and image size comes first.
 2. BM3D for gray images, `bm3d.bm3d(noisy, sigma_psd=sigma / 255)`, and CBM3D for colour,
    `bm3d.bm3d_rgb(noisy, sigma / 255)` (the `bm3d` package 4.0.3, default profile "np", the
@@ -238,6 +242,10 @@ def load_networks(
 # --------------------------------------------------------------------------- benchmark
 
 
+def _channels(network) -> int:
+    return network.inputs[0].shape[-1]
+
+
 def _method_label(method, channels, network_labels):
     if method == "noisy":
         return "noisy input"
@@ -263,6 +271,7 @@ def run_benchmark(
     progress=True,
     precision="float32",
     ensemble="none",
+    color_space="opponent",
 ) -> list[dict]:
     """Measures every method on every folder and noise level.
 
@@ -286,6 +295,8 @@ def run_benchmark(
             then ends in ", bfloat16"). Defaults to `"float32"`.
         ensemble: The network's test-time self-ensemble, `"none"` or `"dihedral"` (its label
             then ends in ", x8 ensemble"). Defaults to `"none"`.
+        color_space: How a gray network denoises colour images, `"opponent"` or `"rgb"`
+            (`hint.inference.denoise_array`). Defaults to `"opponent"`.
 
     Returns:
         One dict per (dataset, sigma, method), in that order: `dataset`, `folder`, `sigma`,
@@ -311,6 +322,10 @@ def run_benchmark(
         raise BenchmarkError(
             f"ensemble must be one of {config.ENSEMBLES}. Received: ensemble={ensemble}"
         )
+    if color_space not in config.COLOR_SPACES:
+        raise BenchmarkError(
+            f"color_space must be one of {config.COLOR_SPACES}. Received: color_space={color_space}"
+        )
     if max_images is not None and max_images < 1:
         raise BenchmarkError(f"--max-images must be at least 1. Received: {max_images=}")
     datasets = [(folder, *load_folder(folder, max_images)) for folder in folders]
@@ -333,7 +348,11 @@ def run_benchmark(
         dataset = os.path.basename(os.path.normpath(folder))
         channels = {img.shape[-1] for img in images}
         suffix = ", x8 ensemble" if ensemble == "dihedral" else ""
-        labels = [networks[c][0] + suffix for c in channels]
+        space = {"opponent": ", opponent", "rgb": ", per RGB channel"}[color_space]
+        labels = [
+            networks[c][0] + (space if c == 3 and _channels(networks[c][1]) == 1 else "") + suffix
+            for c in channels
+        ]
         for sigma in sigmas:
             per = {m: {"file": [], "psnr": [], "ssim": [], "seconds": []} for m in methods}
             for i, (path, clean) in enumerate(zip(files, images, strict=True)):
@@ -353,7 +372,11 @@ def run_benchmark(
                         start = time.perf_counter()
                         if method == "network":
                             out = inference.denoise_array(
-                                network, noisy, sigma=sigma, ensemble=ensemble
+                                network,
+                                noisy,
+                                sigma=sigma,
+                                ensemble=ensemble,
+                                color_space=color_space,
                             )
                         else:
                             out = classical[method](noisy, sigma)
@@ -553,6 +576,12 @@ def _parse(argv):
         default="none",
         help="dihedral: average the network over 8 rotations / flips (8x the time)",
     )
+    parser.add_argument(
+        "--color-space",
+        choices=config.COLOR_SPACES,
+        default="opponent",
+        help="how a gray network denoises colour images",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR")
     return parser, parser.parse_args(argv)
 
@@ -580,6 +609,7 @@ def main(argv=None) -> int:
             skip_nlm=args.skip_nlm,
             precision=args.precision,
             ensemble=args.ensemble,
+            color_space=args.color_space,
         )
     except BenchmarkError as e:
         parser.exit(2, f"error: {e}\n")
@@ -609,6 +639,7 @@ def main(argv=None) -> int:
             "model_color": args.model_color,
             "precision": args.precision,
             "ensemble": args.ensemble,
+            "color_space": args.color_space,
             "noise": "gaussian, not clipped, hint.evaluation.add_noise(clean, sigma, seed + i)",
             "metrics": "hint.metrics psnr / ssim on outputs clipped to [0, 1], data range 1",
             "bm3d": "bm3d.bm3d(z, sigma_psd=sigma/255) gray, bm3d.bm3d_rgb(z, sigma/255) colour",

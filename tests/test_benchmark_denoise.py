@@ -96,3 +96,20 @@ def test_ensemble_runs_the_denoise_ensemble_and_says_so(tmp_path):
     assert plain[1]["psnr"] != pytest.approx(network["psnr"], abs=1e-4)
     with pytest.raises(bench.BenchmarkError, match="Received: ensemble=x8"):
         bench.run_benchmark([str(tmp_path / "gray")], ensemble="x8", **kwargs)
+
+
+def test_gray_model_on_colour_images_in_either_colour_space(tmp_path):
+    image_io.write_image(tmp_path / "color" / "a.png", _clean(3))
+    gray = _tiny_model(tmp_path / "gray.keras", 1)
+    kwargs = dict(model=gray, sigmas=[25], skip_bm3d=True, skip_nlm=True, progress=False)
+    clean = image_io.read_image(str(tmp_path / "color" / "a.png"))
+    noisy = evaluation.add_noise(clean[None], 25.0, bench.DEFAULT_SEED)[0]
+    network = training.load_model(gray)
+    for space, label in (("opponent", "opponent"), ("rgb", "per RGB channel")):
+        rows = bench.run_benchmark([str(tmp_path / "color")], color_space=space, **kwargs)
+        (row,) = [r for r in rows if r["method"] == "network"]
+        assert row["label"] == f"network (gray.keras, {label})"
+        out = inference.denoise_array(network, noisy, sigma=25.0, color_space=space)
+        assert row["psnr"] == pytest.approx(bench.image_metrics(out, clean)[0], abs=1e-3)
+    with pytest.raises(bench.BenchmarkError, match="Received: color_space=yuv"):
+        bench.run_benchmark([str(tmp_path / "color")], color_space="yuv", **kwargs)
