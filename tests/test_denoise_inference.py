@@ -89,7 +89,7 @@ def test_unknown_ensemble_is_an_error(tmp_path):
 
 def test_gray_model_on_colour_image_in_the_opponent_colour_space():
     image_in = keras.Input((None, None, 1), name="image")
-    identity = keras.Model(image_in, keras.layers.Identity(name="denoised")(image_in))
+    identity = keras.Model([image_in], keras.layers.Identity(name="denoised")(image_in))
     image = np.random.default_rng(6).uniform(size=(20, 24, 3)).astype("float32")
     # The transform is orthonormal and undone exactly: a network that changes nothing gives
     # the image back.
