@@ -318,14 +318,10 @@ def run_benchmark(
         raise BenchmarkError("Give at least one --data folder.")
     if not sigmas or min(sigmas) <= 0:
         raise BenchmarkError(f"Noise levels must be > 0 (0-255 units). Received: {sigmas=}")
-    if ensemble not in config.ENSEMBLES:
-        raise BenchmarkError(
-            f"ensemble must be one of {config.ENSEMBLES}. Received: ensemble={ensemble}"
-        )
-    if color_space not in config.COLOR_SPACES:
-        raise BenchmarkError(
-            f"color_space must be one of {config.COLOR_SPACES}. Received: color_space={color_space}"
-        )
+    try:
+        inference.check_denoise_options(ensemble, color_space)
+    except inference.InferenceError as e:
+        raise BenchmarkError(str(e)) from None
     if max_images is not None and max_images < 1:
         raise BenchmarkError(f"--max-images must be at least 1. Received: {max_images=}")
     datasets = [(folder, *load_folder(folder, max_images)) for folder in folders]

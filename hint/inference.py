@@ -403,6 +403,16 @@ def _denoise_whole(network, image: np.ndarray, sigma: float | None) -> np.ndarra
     return forward(network, inputs)[0]
 
 
+def check_denoise_options(ensemble: str = "none", color_space: str = "opponent") -> None:
+    """Raises `InferenceError` unless `ensemble` and `color_space` are known option names."""
+    if ensemble not in ENSEMBLES:
+        raise InferenceError(f"ensemble must be one of {ENSEMBLES}. Received: ensemble={ensemble}")
+    if color_space not in COLOR_SPACES:
+        raise InferenceError(
+            f"color_space must be one of {COLOR_SPACES}. Received: color_space={color_space}"
+        )
+
+
 def _dihedral(image: np.ndarray, k: int) -> np.ndarray:
     """The k-th (0-7) of the eight rotations / flips of an [H, W, C] array."""
     image = np.rot90(image, k % 4)
@@ -482,12 +492,7 @@ def denoise_array(
     Returns:
         float32 [H, W, C] denoised image.
     """
-    if ensemble not in ENSEMBLES:
-        raise InferenceError(f"ensemble must be one of {ENSEMBLES}. Received: ensemble={ensemble}")
-    if color_space not in COLOR_SPACES:
-        raise InferenceError(
-            f"color_space must be one of {COLOR_SPACES}. Received: color_space={color_space}"
-        )
+    check_denoise_options(ensemble, color_space)
     if ensemble == "dihedral":
         total = None
         for k in range(8):
@@ -561,8 +566,7 @@ def estimate_sigma(image: np.ndarray) -> float:
 
 def check_denoise_request(image: str, sigma: float | None, ensemble: str = "none") -> None:
     """The checks `denoise_paths` makes first; callers run them before loading a model too."""
-    if ensemble not in ENSEMBLES:
-        raise InferenceError(f"ensemble must be one of {ENSEMBLES}. Received: ensemble={ensemble}")
+    check_denoise_options(ensemble)
     if not os.path.exists(image):
         raise InferenceError(f"The image path does not exist: {image}")
     if sigma is not None and sigma < 0:
