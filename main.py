@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest side the network runs at; larger images are filled hole by hole in "
         "downscaled windows (default: 256 for the shipped model, 512 for a run)",
     )
+    from hint.config import BLENDS, ENSEMBLES  # no TensorFlow: parsing stays fast
+
+    p.add_argument(
+        "--blend",
+        choices=BLENDS,
+        default="poisson",
+        help="poisson: blend the fill in seamlessly (Poisson image editing; +0.4-0.8 dB "
+        "measured); none: paste the network's fill as it is",
+    )
     precision_arg(p)
 
     p = sub.add_parser("denoise", help="denoise an image (or a folder): shipped models or a run")
@@ -73,8 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no noise level given: estimated from each image for noise-conditioned models",
     )
-    from hint.config import ENSEMBLES  # no TensorFlow: parsing stays fast
-
     p.add_argument(
         "--ensemble",
         choices=ENSEMBLES,
@@ -143,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.out,
                 max_side=args.max_side,
                 precision=args.precision,
+                blend=args.blend,
             )
         elif args.command == "denoise":
             commands.denoise(

@@ -13,7 +13,8 @@ Options: `--data` (folder, default `<repo>/../shared/data/val/McMaster`), `--mod
 directory or `.keras` file; default the shipped weights, `hint.pretrained.load("inpaint")`),
 `--size` (crop side, 256), `--max-images` (all), `--masks-per-bucket` (default: one per image),
 `--seed` (2024, the project's `eval.seed`), `--examples` (figure rows, one per bucket, 3),
-`--skip-biharmonic`, `--precision` (float32, or mixed_bfloat16 for the model), `--out` (folder,
+`--skip-biharmonic`, `--precision` (float32, or mixed_bfloat16 for the model), `--blend`
+(`poisson` or `none`, as `main.py inpaint --blend`), `--out` (folder,
 `benchmarks/results/inpaint_vs_classical/`).
 
 Protocol. Images: the centre `--size` crop of every image of the folder in sorted file order
@@ -33,7 +34,9 @@ image by image so a busy machine slows them alike).
 Methods:
 
 - `hint`: the model through `hint.inference.inpaint_array`, exactly what `main.py inpaint` runs
-  (float32 in, output clipped to [0, 1]).
+  (float32 in, the fill Poisson-blended into the image by default, output clipped to [0, 1]).
+- `hint_raw` (with `--blend poisson`, the default): the same network's fill pasted as it is
+  (`--blend none`), so the table shows what the blending adds.
 - `telea`, `ns`: `cv2.inpaint(image_uint8, mask_uint8, 5, cv2.INPAINT_TELEA / INPAINT_NS)`.
   OpenCV inpaints 8-bit images only: the input is rounded to uint8 (`round(x * 255)`), the
   output divided by 255. Pixels outside the hole come from the float image in the composite, so
@@ -76,6 +79,7 @@ DEFAULT_OUT = os.path.normpath(os.path.join(ROOT, "benchmarks", "results", "inpa
 DEFAULT_SEED = 2024  # `eval.seed` in hint/config.py: the project's evaluation masks
 METHOD_TITLES = {
     "hint": "HINT (ours)",
+    "hint_raw": "HINT, no blend",
     "telea": "OpenCV Telea",
     "ns": "OpenCV NS",
     "biharmonic": "biharmonic",
@@ -123,21 +127,32 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def model_method(generator, max_side=inference.MAX_SIDE):
+def model_method(generator, max_side=inference.MAX_SIDE, blend="poisson"):
     """The model exactly as the `inpaint` command runs it (`inference.inpaint_array`)."""
 
     def run(image, mask):
-        return inference.inpaint_array(generator, image, mask, max_side=max_side)
+        return inference.inpaint_array(generator, image, mask, max_side=max_side, blend=blend)
 
     return run
 
 
 def build_methods(
-    generator, skip_biharmonic: bool = False, max_side: int | None = inference.MAX_SIDE
+    generator,
+    skip_biharmonic: bool = False,
+    max_side: int | None = inference.MAX_SIDE,
+    blend: str = "poisson",
 ) -> dict:
-    """Method name -> callable(masked image [H, W, 3], mask [H, W, 1]) -> [H, W, 3]."""
-    methods = {
-        "hint": model_method(generator, max_side),
+    """Method name -> callable(masked image [H, W, 3], mask [H, W, 1]) -> [H, W, 3].
+
+    `hint` is the model as `inpaint --blend BLEND` runs it; with the default Poisson blending,
+    `hint_raw` (the network's fill pasted as it is) is measured too, so the table shows what
+    the blending adds.
+    """
+    inference.check_inpaint_options(blend)
+    methods = {"hint": model_method(generator, max_side, blend)}
+    if blend != "none":
+        methods["hint_raw"] = model_method(generator, max_side, "none")
+    methods |= {
         "telea": opencv_method("telea"),
         "ns": opencv_method("ns"),
     }
@@ -326,6 +341,13 @@ def _parse(argv):
         default=None,
         help="largest side the model runs at (default: what `inpaint` uses for this model)",
     )
+    parser.add_argument(
+        "--blend",
+        choices=config.BLENDS,
+        default="poisson",
+        help="how the model's fill is pasted in (`main.py inpaint --blend`); with poisson the "
+        "raw fill is measured too (row 'HINT, no blend')",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     return parser.parse_args(argv)
 
@@ -359,7 +381,7 @@ def main(argv=None) -> int:
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
         max_side = args.max_side or pretrained.inpaint_max_side(args.model)
-        methods = build_methods(generator, args.skip_biharmonic, max_side)
+        methods = build_methods(generator, args.skip_biharmonic, max_side, args.blend)
         print(
             f"{len(images)} centre crops {args.size}x{args.size} of {args.data}, {per_bucket} "
             f"masks per bucket (seed {args.seed}), model {args.model or 'shipped inpaint'}, "
@@ -383,6 +405,7 @@ def main(argv=None) -> int:
             "model": os.path.abspath(args.model) if args.model else "pretrained:inpaint",
             "methods": list(methods),
             "precision": args.precision,
+            "blend": args.blend,
             "opencv_radius": 5,
         },
         "rows": result["rows"],

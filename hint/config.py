@@ -48,6 +48,9 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 ENSEMBLES = ("none", "dihedral")
 # How a gray denoiser serves colour images (`hint.inference.denoise_array`).
 COLOR_SPACES = ("opponent", "rgb")
+# How `inpaint` pastes the network's fill into the image (`hint.inference.inpaint_array`):
+# "poisson" (seamless: Poisson blending, `hint.blending`) or "none" (the raw fill).
+BLENDS = ("poisson", "none")
 LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
 COLOR_AUGMENTS = ("none", "channel_permutation")
@@ -142,6 +145,8 @@ class LossConfig:
     gan: str = "lsgan"
     vgg_weights: str = "imagenet"
     pixel: str = "mse"  # task: denoise
+    l1_valid: float = 1.0  # weight of the known pixels in the L1 term (1 = official HINT)
+    ssim: float = 0.0  # weight of 1 - SSIM of the composite (not in the paper)
 
 
 @dataclass
@@ -605,7 +610,7 @@ def validate(cfg: Config) -> None:
             "'data.mask.folder' must be an existing folder of mask images when folder masks are "
             f"used. Received: data.mask.folder={d.mask.folder!r}"
         )
-    for name in ("l1", "perceptual", "style", "adversarial"):
+    for name in ("l1", "perceptual", "style", "adversarial", "l1_valid", "ssim"):
         _positive(getattr(cfg.loss, name), f"loss.{name}", allow_zero=True)
     _choice(cfg.loss.gan, GAN_LOSSES, "loss.gan")
     t = cfg.train

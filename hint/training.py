@@ -363,6 +363,8 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
         perceptual=loss.perceptual,
         style=loss.style,
         adversarial=loss.adversarial,
+        l1_valid=loss.l1_valid,
+        ssim=loss.ssim,
         gan=loss.gan,
         vgg_weights=vgg_weights,
         jit_compile=t.jit_compile,

@@ -39,7 +39,7 @@ def test_main_measures_every_method_and_bucket(setup, capsys):
     printed = capsys.readouterr().out
     report = json.loads((out / "results.json").read_text())
     assert (out / "examples.png").stat().st_size > 0
-    methods = ("hint", "telea", "ns", "biharmonic")
+    methods = ("hint", "hint_raw", "telea", "ns", "biharmonic")
     rows = {(r["method"], r["bucket"]): r for r in report["rows"]}
     assert set(rows) == {(m, b) for m in methods for b in (*BUCKETS, "all")}
     for (method, bucket), row in rows.items():
@@ -48,10 +48,11 @@ def test_main_measures_every_method_and_bucket(setup, capsys):
             assert math.isfinite(row[metric]), (method, bucket, metric)
         assert 0 < row["ssim"] <= 1 and 0 <= row["l1"] < 1 and row["seconds"] > 0
     assert report["config"]["images"] == 2 and report["config"]["crops"] == "centre"
-    for title in ("HINT (ours)", "OpenCV Telea", "OpenCV NS", "biharmonic", "29.3 / 0.937"):
+    titles = ("HINT (ours)", "HINT, no blend", "OpenCV Telea", "OpenCV NS", "biharmonic")
+    for title in (*titles, "29.3 / 0.937"):
         assert title in printed
     # The table is a pure function of the rows.
-    assert bench.format_table(report["rows"]).splitlines()[2:] == printed.splitlines()[3:19]
+    assert bench.format_table(report["rows"]).splitlines()[2:] == printed.splitlines()[3:23]
 
 
 def test_methods_see_identical_inputs_and_keep_known_pixels(setup):
@@ -91,3 +92,21 @@ def test_bad_inputs_are_clear_errors(setup, tmp_path, capsys):
     assert bench.main(argv) == 2
     assert "No trained generator" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
+
+
+def test_blend_none_is_the_raw_fill_row(setup, tmp_path):
+    _, folder, model_path = setup
+    argv = ["--data", folder, "--model", model_path, "--size", "32", "--masks-per-bucket", "1"]
+    argv += ["--skip-biharmonic", "--examples", "0"]
+    assert bench.main([*argv, "--out", str(tmp_path / "p")]) == 0
+    assert bench.main([*argv, "--blend", "none", "--out", str(tmp_path / "n")]) == 0
+    poisson = json.loads((tmp_path / "p" / "results.json").read_text())
+    raw = json.loads((tmp_path / "n" / "results.json").read_text())
+    assert poisson["config"]["methods"] == ["hint", "hint_raw", "telea", "ns"]
+    assert raw["config"]["methods"] == ["hint", "telea", "ns"] and raw["config"]["blend"] == "none"
+    for bucket in BUCKETS:
+        np.testing.assert_allclose(
+            raw["per_image"]["hint"][bucket]["psnr"],
+            poisson["per_image"]["hint_raw"][bucket]["psnr"],
+            rtol=1e-6,
+        )

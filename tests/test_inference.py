@@ -38,6 +38,18 @@ def test_any_size_and_known_pixels_unchanged(generator):
     assert not np.allclose(out[~keep], image[~keep])
 
 
+def test_bad_blend_is_an_error(generator, tmp_path):
+    image = np.zeros((16, 16, 3), "float32")
+    mask = np.ones((16, 16, 1), "float32")
+    with pytest.raises(inference.InferenceError, match=r"Received: blend=seamless$"):
+        inference.inpaint_array(generator, image, mask, blend="seamless")
+    with pytest.raises(inference.InferenceError, match=r"Received: blend=seamless$"):
+        inference.inpaint_paths(
+            generator, "x.png", "m.png", str(tmp_path / "o.png"), blend="seamless"
+        )
+    assert not os.listdir(tmp_path)
+
+
 def test_no_hole_returns_input(generator):
     image = np.random.default_rng(1).uniform(size=(20, 20, 3)).astype("float32")
     out = inference.inpaint_array(generator, image, np.zeros((20, 20, 1), "float32"))

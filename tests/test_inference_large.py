@@ -5,6 +5,7 @@ import pytest
 from scipy import ndimage
 
 from hint import inference
+from hint.blending import poisson_blend
 from hint.models import HINTBackbone
 
 
@@ -73,7 +74,7 @@ def test_large_hole_window_is_downscaled_and_pasted_in_place(generator):
     mask = np.zeros((500, 700, 1), "float32")
     mask[150:350, 200:450] = 1
     net = Recording(generator, constant=0.25)
-    out = inference.inpaint_array(net, image, mask, max_side=128)
+    out = inference.inpaint_array(net, image, mask, max_side=128, blend="none")
     # The window (hole grown by its extent) is the whole image, downscaled to 128 wide.
     assert net.shapes == [(1, 96, 128, 3)]
     keep = mask[..., 0] == 0
@@ -83,6 +84,10 @@ def test_large_hole_window_is_downscaled_and_pasted_in_place(generator):
     inner = ndimage.binary_erosion(~keep, iterations=18)
     np.testing.assert_allclose(out[inner], 0.25, atol=1e-5)
     assert np.isfinite(out).all()
+    # Poisson blending (the default) runs on the downscaled window: a fill off by a constant
+    # is corrected to the image around it, seam and inside alike.
+    blended = inference.inpaint_array(Recording(generator, 0.25), image, mask, max_side=128)
+    np.testing.assert_allclose(blended, 0.75, atol=1e-5)
     # The real network, through the same path, never sees more than max_side.
     real = Recording(generator)
     filled = inference.inpaint_array(real, image, mask, max_side=128)
@@ -108,16 +113,21 @@ def test_small_image_keeps_the_whole_image_path(generator):
     mask = np.zeros((45, 61, 1), "float32")
     mask[10:30, 5:25] = 1
     net = Recording(generator)
-    out = inference.inpaint_array(net, image, mask)
+    out = inference.inpaint_array(net, image, mask, blend="none")
     assert net.shapes == [(1, 48, 64, 3)]
-    # The pre-existing computation, written out.
+    # The raw fill, written out.
     xp = inference.pad_to_multiple(image)[None]
     mp = inference.pad_to_multiple(mask)[None]
     pred = np.asarray(generator({"image": xp, "mask": mp}, training=False))[0, :45, :61]
     expected = np.clip(pred * mask + image * (1.0 - mask), 0.0, 1.0)
     np.testing.assert_array_equal(out, expected)
+    # The default blends that prediction in (hint.blending.poisson_blend), then clips.
+    blended = inference.inpaint_array(Recording(generator), image, mask)
+    fill = poisson_blend(pred, image, mask)
+    np.testing.assert_allclose(blended, np.clip(fill, 0.0, 1.0), atol=1e-6)
+    assert not np.allclose(blended, expected, atol=1e-3)
     # The real path runs a compiled graph, whose fused kernels round differently from eager.
-    whole = inference.inpaint_array(generator, image, mask, None)
+    whole = inference.inpaint_array(generator, image, mask, None, blend="none")
     np.testing.assert_allclose(whole, expected, atol=1e-5)
     np.testing.assert_array_equal(whole[mask[..., 0] == 0], image[mask[..., 0] == 0])
 

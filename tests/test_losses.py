@@ -19,6 +19,7 @@ from hint.losses import (
     hole_l1,
     perceptual_loss,
     resolve_vgg_weights,
+    ssim_loss,
     style_loss,
 )
 
@@ -56,6 +57,28 @@ def test_hole_l1_matches_official_formula():
     np.testing.assert_allclose(per_example.numpy().mean(), expected, rtol=1e-5)
     average = tf.nn.compute_average_loss(per_example, global_batch_size=3)
     np.testing.assert_allclose(average.numpy(), expected, rtol=1e-5)
+
+
+def test_hole_l1_valid_weight():
+    y_true = RNG.random((2, 16, 16, 3), dtype=np.float32)
+    y_pred = RNG.random((2, 16, 16, 3), dtype=np.float32)
+    mask = (RNG.random((2, 16, 16, 1)) < 0.3).astype(np.float32)
+    error = np.abs(y_pred - y_true)
+    for weight in (0.0, 0.25, 2.0):
+        expected = (error * (mask + weight * (1 - mask))).mean() / mask.mean()
+        got = hole_l1(y_true, y_pred, mask, valid_weight=weight)
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"Received: valid_weight=-0.1$"):
+        hole_l1(y_true, y_pred, mask, valid_weight=-0.1)
+
+
+def test_ssim_loss_is_one_minus_ssim():
+    a = RNG.random((2, 16, 16, 3), dtype=np.float32)
+    b = np.clip(a + 0.1 * RNG.standard_normal(a.shape).astype(np.float32), 0, 1)
+    per_image = ssim_loss(a, b, reduction="none").numpy()
+    np.testing.assert_allclose(per_image, 1.0 - tf.image.ssim(b, a, max_val=1.0).numpy(), 1e-5)
+    np.testing.assert_allclose(ssim_loss(a, b).numpy(), per_image.mean(), rtol=1e-6)
+    np.testing.assert_allclose(ssim_loss(a, a).numpy(), 0.0, atol=1e-6)
 
 
 def test_hole_l1_all_zero_mask_is_finite():

@@ -21,6 +21,8 @@ class Inpainter(RestorationTask):
     Each training step follows the official HINT code: one generator forward pass; the
     discriminator sees the ground truth and the (detached) prediction; the generator loss is
     `l1 * L1(pred, gt) / mean(mask) + perceptual * P + style * S(pred*m, gt*m) + adversarial * A`.
+    Two optional terms go beyond the paper (both off by default): `l1_valid` below 1 weights
+    the known pixels less in the L1 term, and `ssim` adds `1 - SSIM` of the composite.
     With `adversarial=0` the discriminator is skipped entirely, which makes a plain
     reconstruction trainer. Losses are per-replica means divided by `num_replicas_in_sync`, so
     the summed gradients of `tf.distribute` are global means.
@@ -67,6 +69,8 @@ class Inpainter(RestorationTask):
         adversarial=0.01,
         gan="lsgan",
         vgg_weights="imagenet",
+        l1_valid=1.0,
+        ssim=0.0,
         **kwargs,
     ):
         """Configures optimizers and loss weights (official HINT defaults).
@@ -87,6 +91,10 @@ class Inpainter(RestorationTask):
             gan: "nsgan", "lsgan" or "hinge". Defaults to "lsgan" (official config).
             vgg_weights: "imagenet", a local weights file, or None (random VGG, tests only).
                 Only used when `perceptual` or `style` is above zero. Defaults to "imagenet".
+            l1_valid: weight of the known pixels' error inside the L1 term
+                (`hint.losses.hole_l1`'s `valid_weight`). Defaults to 1.0 (official HINT).
+            ssim: weight of `1 - SSIM` of the composite (`hint.losses.ssim_loss`).
+                Defaults to 0.0 (official HINT has no such term).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
         """
         for name, value in (
@@ -95,6 +103,8 @@ class Inpainter(RestorationTask):
             ("style", style),
             ("adversarial", adversarial),
             ("d_lr_ratio", d_lr_ratio),
+            ("l1_valid", l1_valid),
+            ("ssim", ssim),
         ):
             if value < 0:
                 raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
@@ -112,7 +122,9 @@ class Inpainter(RestorationTask):
             "perceptual": float(perceptual),
             "style": float(style),
             "adversarial": float(adversarial),
+            "ssim_loss": float(ssim),
         }
+        self.l1_valid = float(l1_valid)
         self.gan = gan
         self.g_optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2)
         self.d_optimizer = None
@@ -125,7 +137,9 @@ class Inpainter(RestorationTask):
             )
         if perceptual > 0 or style > 0:
             self.vgg = hint_losses.VGGFeatures(weights=vgg_weights)
-        self._init_metrics(("loss", "l1", "perceptual", "style", "adversarial", "d_loss"))
+        self._init_metrics(
+            ("loss", "l1", "perceptual", "style", "adversarial", "ssim_loss", "d_loss")
+        )
         super().compile(optimizer=self.g_optimizer, **kwargs)
         # Optimizer slots must exist before `BackupAndRestore` / `load_weights` restore them.
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -158,7 +172,12 @@ class Inpainter(RestorationTask):
 
     def _generator_losses(self, target, pred, mask, fake_logits):
         w = self.loss_weights_
-        parts = {"l1": hint_losses.hole_l1(target, pred, mask)}
+        parts = {"l1": hint_losses.hole_l1(target, pred, mask, valid_weight=self.l1_valid)}
+        if w["ssim_loss"] > 0:
+            # The composite: the known pixels are the target's, so only the hole is pushed.
+            parts["ssim_loss"] = hint_losses.ssim_loss(
+                target, hint_metrics.composite(pred, target, mask)
+            )
         if self.vgg is not None:
             real_f = self.vgg(target)
             fake_f = self.vgg(pred)
@@ -216,6 +235,7 @@ class Inpainter(RestorationTask):
         x, target = data[0], data[1]
         mask = x["mask"]
         pred = self(x, training=False)
+        # The official L1 whatever the training weights, so val_l1 compares across runs.
         self._trackers["l1"].update_state(hint_losses.hole_l1(target, pred, mask))
         out = hint_metrics.composite(pred, target, mask)
         self._psnr.update_state(target, out)
@@ -231,6 +251,8 @@ class Inpainter(RestorationTask):
         if self.vgg is None:
             logs.pop("perceptual", None)
             logs.pop("style", None)
+        if not self.loss_weights_.get("ssim_loss"):
+            logs.pop("ssim_loss", None)
         return logs
 
     # ------------------------------------------------------------------ config

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hint import losses as hint_losses
+from hint import metrics as hint_metrics
 from hint import training
 from hint.models import HINTBackbone, PatchDiscriminator
 from hint.tasks.inpainter import Inpainter
@@ -67,6 +69,39 @@ def test_no_discriminator_without_adversarial_loss():
     assert "d_loss" not in logs and "adversarial" not in logs
 
 
+def test_ssim_and_valid_weight_terms():
+    x, y = batch()
+    task = Inpainter(HINTBackbone(**TINY))
+    task.compile(adversarial=0.0, perceptual=0.0, style=0.0, l1_valid=0.25, ssim=0.5)
+    pred = task(x)
+    total, parts = task._generator_losses(y, pred, x["mask"], None)
+    expected_l1 = hint_losses.hole_l1(y, pred, x["mask"], valid_weight=0.25)
+    expected_ssim = hint_losses.ssim_loss(y, hint_metrics.composite(pred, y, x["mask"]))
+    np.testing.assert_allclose(parts["l1"].numpy(), expected_l1.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(parts["ssim_loss"].numpy(), expected_ssim.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        total.numpy(), (expected_l1 + 0.5 * expected_ssim).numpy(), rtol=1e-6
+    )
+    logs = task.train_step((x, y))
+    assert float(logs["ssim_loss"]) > 0
+    # Off by default: the official loss, and no ssim_loss entry in the logs.
+    assert "ssim_loss" not in make_task(adversarial=0.0).train_step((x, y))
+
+
+def test_ssim_term_pushes_only_the_hole():
+    x, y = batch()
+    task = Inpainter(HINTBackbone(**TINY))
+    task.compile(adversarial=0.0, perceptual=0.0, style=0.0, l1=0.0, ssim=1.0)
+    pred = tf.constant(np.random.default_rng(1).uniform(size=y.shape).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(pred)
+        total, _ = task._generator_losses(y, pred, x["mask"], None)
+    grad = tape.gradient(total, pred).numpy()
+    hole = np.broadcast_to(x["mask"] > 0, grad.shape)
+    assert np.abs(grad[hole]).max() > 0
+    np.testing.assert_array_equal(grad[~hole], 0.0)
+
+
 def test_adversarial_needs_discriminator():
     task = Inpainter(HINTBackbone(**TINY))
     with pytest.raises(ValueError, match="needs a discriminator"):
@@ -79,6 +114,10 @@ def test_bad_loss_options():
         task.compile(gan="wgan", perceptual=0.0, style=0.0)
     with pytest.raises(ValueError, match="Received: l1=-1"):
         task.compile(l1=-1, perceptual=0.0, style=0.0)
+    with pytest.raises(ValueError, match="Received: ssim=-0.5"):
+        task.compile(ssim=-0.5, perceptual=0.0, style=0.0)
+    with pytest.raises(ValueError, match="Received: l1_valid=-1"):
+        task.compile(l1_valid=-1, perceptual=0.0, style=0.0)
 
 
 def test_fit_and_inpaint_keeps_known_pixels():
