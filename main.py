@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="poisson: blend the fill in seamlessly (Poisson image editing; +0.4-0.8 dB "
         "measured); none: paste the network's fill as it is",
     )
+    p.add_argument(
+        "--ensemble",
+        choices=ENSEMBLES,
+        default="none",
+        help="dihedral: average 8 rotated/flipped passes (+0.07-0.16 dB measured, 8x the time)",
+    )
     precision_arg(p)
 
     p = sub.add_parser("denoise", help="denoise an image (or a folder): shipped models or a run")
@@ -151,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_side=args.max_side,
                 precision=args.precision,
                 blend=args.blend,
+                ensemble=args.ensemble,
             )
         elif args.command == "denoise":
             commands.denoise(

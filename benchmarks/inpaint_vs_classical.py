@@ -14,8 +14,8 @@ directory or `.keras` file; default the shipped weights, `hint.pretrained.load("
 `--size` (crop side, 256), `--max-images` (all), `--masks-per-bucket` (default: one per image),
 `--seed` (2024, the project's `eval.seed`), `--examples` (figure rows, one per bucket, 3),
 `--skip-biharmonic`, `--precision` (float32, or mixed_bfloat16 for the model), `--blend`
-(`poisson` or `none`, as `main.py inpaint --blend`), `--out` (folder,
-`benchmarks/results/inpaint_vs_classical/`).
+(`poisson` or `none`, as `main.py inpaint --blend`), `--ensemble` (`none` or `dihedral`, as
+`main.py inpaint --ensemble`), `--out` (folder, `benchmarks/results/inpaint_vs_classical/`).
 
 Protocol. Images: the centre `--size` crop of every image of the folder in sorted file order
 (`datasets.sources.fixed_crops`, the crops `python main.py evaluate --data DIR` uses; images
@@ -36,7 +36,7 @@ Methods:
 - `hint`: the model through `hint.inference.inpaint_array`, exactly what `main.py inpaint` runs
   (float32 in, the fill Poisson-blended into the image by default, output clipped to [0, 1]).
 - `hint_raw` (with `--blend poisson`, the default): the same network's fill pasted as it is
-  (`--blend none`), so the table shows what the blending adds.
+  (`--blend none`), so the table shows what the blending adds. Both use `--ensemble`.
 - `telea`, `ns`: `cv2.inpaint(image_uint8, mask_uint8, 5, cv2.INPAINT_TELEA / INPAINT_NS)`.
   OpenCV inpaints 8-bit images only: the input is rounded to uint8 (`round(x * 255)`), the
   output divided by 255. Pixels outside the hole come from the float image in the composite, so
@@ -127,11 +127,13 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def model_method(generator, max_side=inference.MAX_SIDE, blend="poisson"):
+def model_method(generator, max_side=inference.MAX_SIDE, blend="poisson", ensemble="none"):
     """The model exactly as the `inpaint` command runs it (`inference.inpaint_array`)."""
 
     def run(image, mask):
-        return inference.inpaint_array(generator, image, mask, max_side=max_side, blend=blend)
+        return inference.inpaint_array(
+            generator, image, mask, max_side=max_side, blend=blend, ensemble=ensemble
+        )
 
     return run
 
@@ -141,17 +143,18 @@ def build_methods(
     skip_biharmonic: bool = False,
     max_side: int | None = inference.MAX_SIDE,
     blend: str = "poisson",
+    ensemble: str = "none",
 ) -> dict:
     """Method name -> callable(masked image [H, W, 3], mask [H, W, 1]) -> [H, W, 3].
 
-    `hint` is the model as `inpaint --blend BLEND` runs it; with the default Poisson blending,
-    `hint_raw` (the network's fill pasted as it is) is measured too, so the table shows what
-    the blending adds.
+    `hint` is the model as `inpaint --blend BLEND --ensemble ENSEMBLE` runs it; with the
+    default Poisson blending, `hint_raw` (the network's fill pasted as it is, same ensemble) is
+    measured too, so the table shows what the blending adds.
     """
-    inference.check_inpaint_options(blend)
-    methods = {"hint": model_method(generator, max_side, blend)}
+    inference.check_inpaint_options(blend, ensemble)
+    methods = {"hint": model_method(generator, max_side, blend, ensemble)}
     if blend != "none":
-        methods["hint_raw"] = model_method(generator, max_side, "none")
+        methods["hint_raw"] = model_method(generator, max_side, "none", ensemble)
     methods |= {
         "telea": opencv_method("telea"),
         "ns": opencv_method("ns"),
@@ -348,6 +351,12 @@ def _parse(argv):
         help="how the model's fill is pasted in (`main.py inpaint --blend`); with poisson the "
         "raw fill is measured too (row 'HINT, no blend')",
     )
+    parser.add_argument(
+        "--ensemble",
+        choices=config.ENSEMBLES,
+        default="none",
+        help="`main.py inpaint --ensemble`: dihedral averages 8 rotated/flipped passes",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     return parser.parse_args(argv)
 
@@ -381,7 +390,9 @@ def main(argv=None) -> int:
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
         max_side = args.max_side or pretrained.inpaint_max_side(args.model)
-        methods = build_methods(generator, args.skip_biharmonic, max_side, args.blend)
+        methods = build_methods(
+            generator, args.skip_biharmonic, max_side, args.blend, args.ensemble
+        )
         print(
             f"{len(images)} centre crops {args.size}x{args.size} of {args.data}, {per_bucket} "
             f"masks per bucket (seed {args.seed}), model {args.model or 'shipped inpaint'}, "
@@ -406,6 +417,7 @@ def main(argv=None) -> int:
             "methods": list(methods),
             "precision": args.precision,
             "blend": args.blend,
+            "ensemble": args.ensemble,
             "opencv_radius": 5,
         },
         "rows": result["rows"],

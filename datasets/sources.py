@@ -84,7 +84,13 @@ EMBEDDED_IMAGES = (
 """(name, file) of the photographs bundled in ``skimage/data`` (no download needed), in order."""
 
 FLIPS = ("horizontal", "both", "none")
-COLOR_AUGMENTS = ("none", "channel_permutation")
+COLOR_AUGMENTS = ("none", "channel_permutation", "saturation")
+# Range of the random saturation factor of `color_augment="saturation"` (HSV S times the factor,
+# clipped to 1). Measured on the first 60 photos (sorted) of CBSD432 and on McMaster: median
+# saturation 0.31 and 0.56, 90th percentile 0.48 and 0.85. A factor up to 2.5 carries the
+# training photos' colours into the range of strongly coloured photos; down to 0.5 keeps duller
+# ones too.
+SATURATION_RANGE = (0.5, 2.5)
 # The six orders of (R, G, B); index 0 is the identity.
 _CHANNEL_ORDERS = tuple(itertools.permutations(range(3)))
 CACHE_MODES = ("auto", "memory", "none")
@@ -269,10 +275,12 @@ class ImageSource:
             Defaults to ``0``.
         flips: ``"horizontal"``, ``"both"`` (also vertical, e.g. for denoising) or ``"none"``;
             training only. Defaults to ``"horizontal"``.
-        color_augment: ``"none"`` or ``"channel_permutation"``: each training crop gets one of
-            the six orders of its R, G, B channels at random (colour crops only), so a model
-            sees every hue of the saturated colours a training set has in a few only. Defaults
-            to ``"none"``.
+        color_augment: ``"none"``, ``"channel_permutation"`` or ``"saturation"`` (colour crops
+            only). ``"channel_permutation"`` gives each training crop one of the six orders of
+            its R, G, B channels at random, so a model sees every hue of the saturated colours
+            a training set has in a few only. ``"saturation"`` multiplies each crop's HSV
+            saturation by a random factor in `SATURATION_RANGE` (0.5-2.5), so a model trained
+            on dull photos also sees strongly coloured ones. Defaults to ``"none"``.
         val_crops: Fixed crops per validation image (the first is the centre crop).
             Defaults to ``None``: 1 for a folder, 4 for the embedded photographs.
         cache: ``"auto"`` (decode at start-up and keep in memory when under
@@ -447,6 +455,10 @@ class ImageSource:
                 [], _seeds.fold_in(seed, _seeds.SALT_COLOR), 0, len(_CHANNEL_ORDERS), tf.int32
             )
             image = tf.gather(image, tf.gather(tf.constant(_CHANNEL_ORDERS), pick), axis=-1)
+        elif self.color_augment == "saturation":
+            image = tf.image.stateless_random_saturation(
+                image, *SATURATION_RANGE, seed=_seeds.fold_in(seed, _seeds.SALT_COLOR)
+            )
         return tf.clip_by_value(image, 0.0, 1.0)
 
     def train(self):

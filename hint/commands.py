@@ -79,20 +79,32 @@ def _network(run_dir, task, channels=3, precision="float32"):
     return pretrained.load(name, precision=precision)
 
 
-def inpaint(run_dir, image, mask, out, max_side=None, precision="float32", blend="poisson"):
+def inpaint(
+    run_dir,
+    image,
+    mask,
+    out,
+    max_side=None,
+    precision="float32",
+    blend="poisson",
+    ensemble="none",
+):
     """Inpaints a file or folders with a run's generator, or the shipped model.
 
     `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
     the shipped model's measured best working size, or 512 for a run's model. `precision` is
     the one the network computes in (`training.load_model`). `blend` is how the fill is pasted
-    in: `"poisson"` (seamless) or `"none"`.
+    in: `"poisson"` (seamless) or `"none"`; `ensemble="dihedral"` averages eight rotated /
+    flipped passes.
     """
     from hint import inference, pretrained
 
-    inference.check_inpaint_options(blend)
+    inference.check_inpaint_options(blend, ensemble)
     generator = _network(run_dir, "inpaint", precision=precision)
     max_side = max_side or pretrained.inpaint_max_side(run_dir)
-    outs = inference.inpaint_paths(generator, image, mask, out, max_side=max_side, blend=blend)
+    outs = inference.inpaint_paths(
+        generator, image, mask, out, max_side=max_side, blend=blend, ensemble=ensemble
+    )
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Inpainted: {where}")
     return outs

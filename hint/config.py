@@ -53,7 +53,7 @@ COLOR_SPACES = ("opponent", "rgb")
 BLENDS = ("poisson", "none")
 LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
-COLOR_AUGMENTS = ("none", "channel_permutation")
+COLOR_AUGMENTS = ("none", "channel_permutation", "saturation")
 TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
 DIRECTIONS = ("max", "min")
 PRETRAINED = "pretrained"  # model.init_from value for the shipped weights (hint.pretrained)
@@ -106,7 +106,7 @@ class DataConfig:
     val_count: int = 4
     batch_size: int = 4
     flips: str = "horizontal"
-    color_augment: str = "none"  # or "channel_permutation" (colour training crops)
+    color_augment: str = "none"  # or "channel_permutation" / "saturation" (colour crops)
     val_path: str | None = None
     val_size: int | None = None
     mask: MaskConfig = field(default_factory=MaskConfig)

@@ -114,6 +114,18 @@ def forward(network, inputs):
     return np.asarray(fn({k: np.asarray(v, np.float32) for k, v in inputs.items()}))
 
 
+def _dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """The k-th (0-7) of the eight rotations / flips of an [H, W, C] array."""
+    image = np.rot90(image, k % 4)
+    return image[:, ::-1] if k >= 4 else image
+
+
+def _dihedral_inverse(image: np.ndarray, k: int) -> np.ndarray:
+    """Undoes `_dihedral(., k)`."""
+    image = image[:, ::-1] if k >= 4 else image
+    return np.rot90(image, -(k % 4))
+
+
 def _padded(side: int) -> int:
     return -(-side // MULTIPLE) * MULTIPLE
 
@@ -207,25 +219,48 @@ def hole_windows(
         group = label[group]
 
 
-def check_inpaint_options(blend: str = "poisson") -> None:
-    """Raises `InferenceError` unless `blend` is a known option name."""
+def check_inpaint_options(blend: str = "poisson", ensemble: str = "none") -> None:
+    """Raises `InferenceError` unless `blend` and `ensemble` are known option names."""
     if blend not in BLENDS:
         raise InferenceError(f"blend must be one of {BLENDS}. Received: blend={blend}")
+    if ensemble not in ENSEMBLES:
+        raise InferenceError(f"ensemble must be one of {ENSEMBLES}. Received: ensemble={ensemble}")
 
 
-def _fill(generator, x: np.ndarray, mask: np.ndarray, blend: str) -> np.ndarray:
-    """The network's output for [h, w, C] / [h, w, 1], Poisson-blended when asked."""
-    pred = _run_generator(generator, x, mask)
+def _fill(
+    generator, x: np.ndarray, mask: np.ndarray, blend: str, ensemble: str = "none"
+) -> np.ndarray:
+    """The network's output for [h, w, C] / [h, w, 1], averaged and Poisson-blended if asked."""
+    if ensemble == "dihedral":
+        # One view at a time: memory stays that of a single pass.
+        pred = sum(
+            _dihedral_inverse(
+                _run_generator(
+                    generator,
+                    np.ascontiguousarray(_dihedral(x, k)),
+                    np.ascontiguousarray(_dihedral(mask, k)),
+                ),
+                k,
+            )
+            for k in range(8)
+        ) / np.float32(8.0)
+    else:
+        pred = _run_generator(generator, x, mask)
     return poisson_blend(pred, x, mask) if blend == "poisson" else pred
 
 
 def _inpaint_window(
-    generator, x: np.ndarray, mask: np.ndarray, max_side: int, blend: str = "poisson"
+    generator,
+    x: np.ndarray,
+    mask: np.ndarray,
+    max_side: int,
+    blend: str = "poisson",
+    ensemble: str = "none",
 ) -> np.ndarray:
     """Prediction for one context window, run at most `max_side` on its longer side."""
     h, w = x.shape[:2]
     if _padded(h) <= max_side and _padded(w) <= max_side:
-        return _fill(generator, x, mask, blend)
+        return _fill(generator, x, mask, blend, ensemble)
     scale = max_side / max(h, w)
     size = (max(1, min(max_side, round(h * scale))), max(1, min(max_side, round(w * scale))))
     # Area resizing averages exactly each low-resolution pixel's footprint, so marking every
@@ -233,7 +268,7 @@ def _inpaint_window(
     # (an antialiased bilinear kernel reaches further than the footprint).
     small_x = tf.image.resize(x, size, method="area").numpy()
     small_m = (tf.image.resize(mask, size, method="area").numpy() > 0).astype(np.float32)
-    pred = _fill(generator, small_x, small_m, blend)
+    pred = _fill(generator, small_x, small_m, blend, ensemble)
     # Known pixels in the low-resolution composite make the upsampled seam follow the image.
     pred = pred * small_m + small_x * (1.0 - small_m)
     return tf.image.resize(pred, (h, w), method="bicubic").numpy()
@@ -245,6 +280,7 @@ def inpaint_array(
     mask: np.ndarray,
     max_side: int | None = MAX_SIDE,
     blend: str = "poisson",
+    ensemble: str = "none",
 ) -> np.ndarray:
     """Inpaints one image of any size, in bounded memory when it is large.
 
@@ -276,6 +312,11 @@ def inpaint_array(
             512.
         blend: `"poisson"` (seamless blending) or `"none"` (the network's fill as it is).
             Defaults to `"poisson"`.
+        ensemble: `"none"`, or `"dihedral"` to average the network's outputs for the eight
+            rotations and flips of the input (each undone before averaging; the average is
+            then blended). Measured with the shipped model on the inpainting benchmark:
+            +0.16 / +0.07 / +0.16 dB and +0.001 / +0.003 / +0.005 SSIM in the 0-20 / 20-40 /
+            40-60 % buckets, at 8x the network's time. Defaults to `"none"`.
 
     Returns:
         The composite float32 [H, W, C]: prediction inside the hole, `image` elsewhere (pixels
@@ -291,7 +332,7 @@ def inpaint_array(
             "the same height and width."
         )
     _check_max_side(max_side)
-    check_inpaint_options(blend)
+    check_inpaint_options(blend, ensemble)
     if not mask.any():
         return image.copy()
     h, w, c = image.shape
@@ -303,7 +344,7 @@ def inpaint_array(
         else:
             raise InferenceError(f"The model expects {want} channels; the image has {c}.")
     if max_side is None or (_padded(h) <= max_side and _padded(w) <= max_side):
-        pred = _fill(generator, x, mask, blend)
+        pred = _fill(generator, x, mask, blend, ensemble)
         if c == 1 and want == 3:
             pred = pred.mean(axis=-1, keepdims=True)
         out = pred * mask + image * (1.0 - mask)
@@ -311,7 +352,9 @@ def inpaint_array(
     out = image.astype(np.float32, copy=True)
     for top, bottom, left, right in hole_windows(mask):
         window_mask = mask[top:bottom, left:right]
-        pred = _inpaint_window(generator, x[top:bottom, left:right], window_mask, max_side, blend)
+        pred = _inpaint_window(
+            generator, x[top:bottom, left:right], window_mask, max_side, blend, ensemble
+        )
         if c == 1 and want == 3:
             pred = pred.mean(axis=-1, keepdims=True)
         hole = window_mask[..., 0] > 0
@@ -370,6 +413,7 @@ def inpaint_paths(
     progress: bool = True,
     max_side: int | None = MAX_SIDE,
     blend: str = "poisson",
+    ensemble: str = "none",
 ) -> list[str]:
     """Inpaints a file (image, mask, out file) or folders (image dir, mask dir, out dir).
 
@@ -387,12 +431,13 @@ def inpaint_paths(
             at most `max_side` pixels a side; `None` runs every image whole (see
             `inpaint_array`). Defaults to 512.
         blend: `"poisson"` or `"none"` (see `inpaint_array`). Defaults to `"poisson"`.
+        ensemble: `"none"` or `"dihedral"` (see `inpaint_array`). Defaults to `"none"`.
 
     Returns:
         The written output paths.
     """
     _check_max_side(max_side)
-    check_inpaint_options(blend)
+    check_inpaint_options(blend, ensemble)
     for path, what in ((image, "image"), (mask, "mask")):
         if not os.path.exists(path):
             raise InferenceError(f"The {what} path does not exist: {path}")
@@ -408,7 +453,7 @@ def inpaint_paths(
     bar = _progress(len(pairs)) if progress and len(pairs) > 1 else None
     for (image_path, mask_path), dst in zip(pairs, outs, strict=True):
         img, msk = load_pair(image_path, mask_path)
-        image_io.write_image(dst, inpaint_array(generator, img, msk, max_side, blend))
+        image_io.write_image(dst, inpaint_array(generator, img, msk, max_side, blend, ensemble))
         if bar is not None:
             bar.add(1)
     return outs
@@ -443,18 +488,6 @@ def check_denoise_options(ensemble: str = "none", color_space: str = "opponent")
         raise InferenceError(
             f"color_space must be one of {COLOR_SPACES}. Received: color_space={color_space}"
         )
-
-
-def _dihedral(image: np.ndarray, k: int) -> np.ndarray:
-    """The k-th (0-7) of the eight rotations / flips of an [H, W, C] array."""
-    image = np.rot90(image, k % 4)
-    return image[:, ::-1] if k >= 4 else image
-
-
-def _dihedral_inverse(image: np.ndarray, k: int) -> np.ndarray:
-    """Undoes `_dihedral(., k)`."""
-    image = image[:, ::-1] if k >= 4 else image
-    return np.rot90(image, -(k % 4))
 
 
 # An orthonormal opponent colour transform (rows: the channel sum, then two colour differences,

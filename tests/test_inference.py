@@ -50,6 +50,48 @@ def test_bad_blend_is_an_error(generator, tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def test_dihedral_ensemble_is_the_mean_of_the_eight_views(generator):
+    rng = np.random.default_rng(3)
+    image = rng.uniform(size=(32, 48, 3)).astype("float32")
+    mask = np.zeros((32, 48, 1), "float32")
+    mask[6:20, 10:30] = 1
+    out = inference.inpaint_array(generator, image, mask, blend="none", ensemble="dihedral")
+    keep = mask[..., 0] == 0
+    np.testing.assert_array_equal(out[keep], image[keep])
+    views = [
+        inference._dihedral_inverse(
+            inference.forward(
+                generator,
+                {
+                    "image": np.ascontiguousarray(inference._dihedral(image, k))[None],
+                    "mask": np.ascontiguousarray(inference._dihedral(mask, k))[None],
+                },
+            )[0],
+            k,
+        )
+        for k in range(8)
+    ]
+    np.testing.assert_allclose(out[~keep], np.mean(views, axis=0)[~keep], atol=1e-5)
+    # So the ensemble commutes with rotations and flips; a single pass does not.
+    turned = inference.inpaint_array(
+        generator, np.rot90(image).copy(), np.rot90(mask).copy(), ensemble="dihedral"
+    )
+    blended = inference.inpaint_array(generator, image, mask, ensemble="dihedral")
+    np.testing.assert_allclose(turned, np.rot90(blended), atol=1e-5)
+    single = inference.inpaint_array(generator, np.rot90(image).copy(), np.rot90(mask).copy())
+    assert np.abs(single - np.rot90(inference.inpaint_array(generator, image, mask))).max() > 1e-3
+
+
+def test_bad_ensemble_is_an_error(generator, tmp_path):
+    image = np.zeros((16, 16, 3), "float32")
+    mask = np.ones((16, 16, 1), "float32")
+    with pytest.raises(inference.InferenceError, match=r"Received: ensemble=x8$"):
+        inference.inpaint_array(generator, image, mask, ensemble="x8")
+    with pytest.raises(inference.InferenceError, match=r"Received: ensemble=x8$"):
+        inference.inpaint_paths(generator, "x.png", "m.png", str(tmp_path / "o.png"), ensemble="x8")
+    assert not os.listdir(tmp_path)
+
+
 def test_no_hole_returns_input(generator):
     image = np.random.default_rng(1).uniform(size=(20, 20, 3)).astype("float32")
     out = inference.inpaint_array(generator, image, np.zeros((20, 20, 1), "float32"))

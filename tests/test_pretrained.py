@@ -159,3 +159,36 @@ def test_denoise_command_ensemble(weights_dir, tmp_path):
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
         main.main(argv + [str(tmp_path / "x.npy"), "--ensemble", "x8"])
     assert exit_info.value.code == 2 and not (tmp_path / "x.npy").exists()
+
+
+def test_inpaint_command_blend_and_ensemble(weights_dir, tmp_path):
+    from hint.models import HINTBackbone
+
+    generator = HINTBackbone(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
+    generator.save(weights_dir / pretrained.PRETRAINED["inpaint"].file)
+    rng = np.random.default_rng(5)
+    image = rng.uniform(size=(32, 48, 3)).astype("float32")
+    mask = np.zeros((32, 48, 1), "float32")
+    mask[4:20, 8:30] = 1
+    image_io.write_image(str(tmp_path / "i.tif"), image)
+    image_io.write_image(str(tmp_path / "m.png"), mask)
+    import main
+    from hint import inference
+
+    argv = ["inpaint", "--image", str(tmp_path / "i.tif"), "--mask", str(tmp_path / "m.png")]
+    out = str(tmp_path / "o.tif")
+    assert main.main(argv + ["--out", out, "--ensemble", "dihedral", "--blend", "none"]) == 0
+    expected = inference.inpaint_array(
+        pretrained.load("inpaint"),
+        image_io.read_image(str(tmp_path / "i.tif")),
+        mask,
+        blend="none",
+        ensemble="dihedral",
+    )
+    # The output keeps the input's 8-bit format: equal up to rounding.
+    np.testing.assert_allclose(image_io.read_image(out), expected, atol=0.51 / 255)
+    assert main.main(argv + ["--out", str(tmp_path / "s.tif"), "--blend", "none"]) == 0
+    assert np.abs(image_io.read_image(str(tmp_path / "s.tif")) - expected).max() > 2 / 255
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
+        main.main(argv + ["--out", str(tmp_path / "x.tif"), "--ensemble", "x8"])
+    assert exit_info.value.code == 2 and not (tmp_path / "x.tif").exists()

@@ -141,6 +141,41 @@ def test_channel_permutation_reorders_the_same_crops(image_folder):
     )
 
 
+def test_saturation_scales_the_same_crops_saturation(tmp_path):
+    from skimage.color import rgb2hsv
+
+    # Dull colours (saturation at most 1/3), so that S * 2.5 stays below 1: no clipping.
+    folder = tmp_path / "dull"
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        write_image(folder / f"img_{i}.tif", 0.45 + 0.15 * rng.random((40, 48, 3), np.float32))
+    plain = _take(ImageSource(folder, SIZE, val_count=1, seed=2).train(), 24)
+    source = ImageSource(folder, SIZE, val_count=1, seed=2, color_augment="saturation")
+    saturated = _take(source.train(), 24)
+    low, high = sources.SATURATION_RANGE
+    factors = []
+    for a, b in zip(plain, saturated, strict=True):
+        ha, hb = rgb2hsv(a), rgb2hsv(b)
+        # Same crop and flip, same value (max channel); hue kept where there is colour.
+        np.testing.assert_allclose(hb[..., 2], ha[..., 2], atol=1e-5)
+        coloured = ha[..., 1] > 0.05
+        assert coloured.sum() > 100
+        dh = np.abs(hb[..., 0] - ha[..., 0])[coloured]
+        assert np.minimum(dh, 1 - dh).max() < 1e-3
+        ratio = hb[..., 1][coloured] / ha[..., 1][coloured]
+        # One factor per crop (S * f stays below 1 for these pixels: no clipping).
+        assert ratio.max() - ratio.min() < 1e-3
+        factors.append(ratio.mean())
+    factors = np.array(factors)
+    assert factors.min() >= low - 1e-3 and factors.max() <= high + 1e-3
+    assert factors.min() < 1.0 < factors.max() and factors.max() - factors.min() > 1.0
+    np.testing.assert_array_equal(saturated, _take(source.train(), 24))
+    np.testing.assert_array_equal(
+        _take(source.validation(), 1),
+        _take(ImageSource(folder, SIZE, val_count=1, seed=2).validation(), 1),
+    )
+
+
 def test_argument_validation(image_folder):
     folder, count = image_folder
     with pytest.raises(ValueError, match=r"Received: flips='diagonal'$"):
