@@ -166,6 +166,7 @@ class TrainConfig:
     tensorboard: bool = False
     jit_compile: bool = False
     precision: str = "float32"  # float32 | mixed_bfloat16
+    ema_momentum: float = 0.0  # generator weight average (0 = off); validated and saved
 
 
 @dataclass
@@ -625,6 +626,10 @@ def validate(cfg: Config) -> None:
     _choice(t.optimizer, OPTIMIZERS, "train.optimizer")
     _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
     _positive(t.lr_min, "train.lr_min", allow_zero=True)
+    if not 0.0 <= t.ema_momentum < 1.0:
+        raise ConfigError(
+            f"'train.ema_momentum' must be in [0, 1). Received: train.ema_momentum={t.ema_momentum}"
+        )
     if d.val_path is not None and not os.path.isdir(d.val_path):
         raise ConfigError(
             f"'data.val_path' is not a folder. Received: data.val_path={d.val_path!r}"

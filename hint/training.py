@@ -365,6 +365,7 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
         adversarial=loss.adversarial,
         l1_valid=loss.l1_valid,
         ssim=loss.ssim,
+        ema_momentum=t.ema_momentum,
         gan=loss.gan,
         vgg_weights=vgg_weights,
         jit_compile=t.jit_compile,
@@ -407,6 +408,7 @@ def build_denoiser(cfg: config_lib.Config) -> Denoiser:
         beta_1=t.beta_1,
         beta_2=t.beta_2,
         loss=cfg.loss.pixel,
+        ema_momentum=t.ema_momentum,
         jit_compile=t.jit_compile,
     )
     size, ch = cfg.data.image_size, cfg.data.channels
@@ -609,13 +611,18 @@ def make_callbacks(
         StopOnNaN(),
         keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
     ]
+    log = os.path.join(run_dir, "log.csv")
     if is_chief:
         os.makedirs(ckpt_dir, exist_ok=True)
-        log = os.path.join(run_dir, "log.csv")
+        callbacks += [CpuTime(log), LastCheckpoint(os.path.join(ckpt_dir, "last.weights.h5"))]
+    if cfg.train.ema_momentum > 0:
+        # Validation runs on the weight average. At each epoch's end the average is swapped in
+        # after the backup and the last checkpoint (which keep the training state as it is,
+        # for resuming) and before the best-model checkpoint (which keeps the average).
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    if is_chief:
         callbacks += [
-            CpuTime(log),
             BestModelCheckpoint(os.path.join(run_dir, MODEL_FILE)),
-            LastCheckpoint(os.path.join(ckpt_dir, "last.weights.h5")),
             keras.callbacks.CSVLogger(log, append=True),
         ]
         if cfg.train.tensorboard:

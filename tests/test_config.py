@@ -78,6 +78,7 @@ def test_exponent_without_dot_is_a_float(tmp_path):
         ("loss.gan=wgan", "one of nsgan, lsgan, hinge"),
         ("data.mask.kind=frefrom", "Did you mean 'freeform'"),
         ("train.beta_1=1.5", r"\[0, 1\)"),
+        ("train.ema_momentum=1", r"train\.ema_momentum.*\[0, 1\)"),
         ("data.path=/no/such/folder", "not a folder"),
         ("data.mask.kind=folder", "data.mask.folder"),
         ("model.preset=huge", "Unknown preset"),

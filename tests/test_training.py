@@ -234,3 +234,32 @@ def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_pat
     loaded = training.load_model(path)
     assert loaded.get_layer("embedding").dtype_policy.name == "float32"
     np.testing.assert_allclose(loaded(x, training=False), task(x), atol=0.03)
+
+
+def test_weight_average_is_validated_and_saved_while_checkpoints_keep_the_raw_weights(tmp_path):
+    cfg = tiny_config(tmp_path, "train.epochs=2", "train.ema_momentum=0.5", "loss.adversarial=0.1")
+    run_dir = training.make_run_dir(cfg)
+    task, history, val_ds = training.fit_task(cfg, run_dir, verbose=0)
+    averages = [v.numpy() for v in task.g_optimizer._model_variables_moving_average]
+    # After `fit` the generator holds the average (Keras' finalisation) ...
+    for weight, average in zip(task.generator.trainable_weights, averages, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), average)
+    # ... which is what the last validation measured; the best checkpoint is written after the
+    # swap, the backup and the last checkpoint before it.
+    assert task.evaluate(val_ds, return_dict=True, verbose=0)["psnr"] == pytest.approx(
+        history.history["val_psnr"][-1], abs=1e-4
+    )
+    kinds = [type(c).__name__ for c in training.make_callbacks(cfg, run_dir)]
+    assert (
+        kinds.index("BackupAndRestore")
+        < kinds.index("LastCheckpoint")
+        < kinds.index("SwapEMAWeights")
+        < kinds.index("BestModelCheckpoint")
+    )
+    # The last checkpoint keeps the training state: weights that differ from their average.
+    raw = training.build_task(cfg)
+    raw.load_weights(os.path.join(run_dir, "checkpoints", "last.weights.h5"))
+    assert any(
+        not np.allclose(a.numpy(), b, atol=1e-6)
+        for a, b in zip(raw.generator.trainable_weights, averages, strict=True)
+    )

@@ -49,6 +49,7 @@ class Denoiser(RestorationTask):
         beta_1=0.9,
         beta_2=0.999,
         loss="mse",
+        ema_momentum=0.0,
         **kwargs,
     ):
         """Configures the optimizer and the pixel loss.
@@ -59,12 +60,15 @@ class Denoiser(RestorationTask):
             beta_1: Adam beta 1. Defaults to 0.9.
             beta_2: Adam beta 2. Defaults to 0.999.
             loss: "mse" (DnCNN's) or "l1". Defaults to "mse".
+            ema_momentum: above 0, the optimizer keeps an exponential moving average of the
+                backbone's weights (Keras' `use_ema`; see `Inpainter.compile`). Defaults to
+                0.0 (off).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
         """
         if loss not in PIXEL_LOSSES:
             raise ValueError(f"`loss` must be one of {PIXEL_LOSSES}. Received: loss={loss}")
         self.pixel_loss = loss
-        optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2)
+        optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2, ema_momentum)
         self._init_metrics(("loss",))
         super().compile(optimizer=optimizer, **kwargs)
         self.optimizer.build(self.backbone.trainable_variables)

@@ -71,6 +71,7 @@ class Inpainter(RestorationTask):
         vgg_weights="imagenet",
         l1_valid=1.0,
         ssim=0.0,
+        ema_momentum=0.0,
         **kwargs,
     ):
         """Configures optimizers and loss weights (official HINT defaults).
@@ -95,6 +96,10 @@ class Inpainter(RestorationTask):
                 (`hint.losses.hole_l1`'s `valid_weight`). Defaults to 1.0 (official HINT).
             ssim: weight of `1 - SSIM` of the composite (`hint.losses.ssim_loss`).
                 Defaults to 0.0 (official HINT has no such term).
+            ema_momentum: above 0, the generator's optimizer keeps an exponential moving
+                average of the generator's weights (Keras' `use_ema`), which
+                `keras.callbacks.SwapEMAWeights` swaps in for validation and checkpoints.
+                Defaults to 0.0 (off).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
         """
         for name, value in (
@@ -126,7 +131,7 @@ class Inpainter(RestorationTask):
         }
         self.l1_valid = float(l1_valid)
         self.gan = gan
-        self.g_optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2)
+        self.g_optimizer = make_optimizer(optimizer, learning_rate, beta_1, beta_2, ema_momentum)
         self.d_optimizer = None
         if self.use_discriminator:
             self.d_optimizer = make_optimizer(
@@ -145,6 +150,17 @@ class Inpainter(RestorationTask):
         self.g_optimizer.build(self.generator.trainable_variables)
         if self.d_optimizer is not None:
             self.d_optimizer.build(self.discriminator.trainable_variables)
+        if self.g_optimizer.use_ema:
+            # At the end of `fit`, Keras writes the optimizer's averages into the task's
+            # trainable weights in order: the generator's must come first (the discriminator
+            # has no averages).
+            ours = [id(v) for v in self.generator.trainable_variables]
+            if [id(v) for v in self.trainable_weights[: len(ours)]] != ours:
+                raise ValueError(
+                    "The weight average needs the generator's weights first in the task's "
+                    "trainable weights. Received: ema_momentum="
+                    f"{ema_momentum} with another order"
+                )
 
     @property
     def backbone(self):

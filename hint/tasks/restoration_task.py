@@ -9,14 +9,24 @@ from hint import metrics as hint_metrics
 OPTIMIZERS = ("adam", "rmsprop")
 
 
-def make_optimizer(name, learning_rate, beta_1=0.9, beta_2=0.999):
-    """An optimizer by name ("adam" or "rmsprop"); a Keras optimizer is returned as it is."""
+def make_optimizer(name, learning_rate, beta_1=0.9, beta_2=0.999, ema_momentum=0.0):
+    """An optimizer by name ("adam" or "rmsprop"); a Keras optimizer is returned as it is.
+
+    `ema_momentum` above 0 makes the optimizer keep an exponential moving average of the
+    variables it updates (Keras' `use_ema`; `keras.callbacks.SwapEMAWeights` puts it in the
+    model for validation and checkpoints).
+    """
     if isinstance(name, keras.optimizers.Optimizer):
         return name
+    if not 0.0 <= ema_momentum < 1.0:
+        raise ValueError(f"`ema_momentum` must be in [0, 1). Received: ema_momentum={ema_momentum}")
+    ema = {"use_ema": ema_momentum > 0, "ema_momentum": ema_momentum or 0.99}
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+        return keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, **ema
+        )
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+        return keras.optimizers.RMSprop(learning_rate=learning_rate, **ema)
     raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={name}")
 
 
