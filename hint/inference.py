@@ -298,7 +298,7 @@ def inpaint_array(
 
     With `blend="poisson"` the fill is Poisson-blended into the image at the resolution the
     network ran at (`hint.blending.poisson_blend`): it keeps the fill's gradients and meets the
-    known pixels exactly at the seam. Measured with the shipped model on the inpainting
+    known pixels exactly at the seam. Measured with the stage-3 inpainter on the inpainting
     benchmark (McMaster 256x256 crops): +0.79 / +0.37 / +0.41 dB and higher SSIM in the 0-20 /
     20-40 / 40-60 % hole buckets, for 0.02 / 0.12 / 0.28 s more per image (a sparse solve
     whose time grows with the hole's pixel count).
@@ -314,7 +314,7 @@ def inpaint_array(
             Defaults to `"poisson"`.
         ensemble: `"none"`, or `"dihedral"` to average the network's outputs for the eight
             rotations and flips of the input (each undone before averaging; the average is
-            then blended). Measured with the shipped model on the inpainting benchmark:
+            then blended). Measured with the stage-4 inpainter on the inpainting benchmark:
             +0.16 / +0.07 / +0.16 dB and +0.001 / +0.003 / +0.005 SSIM in the 0-20 / 20-40 /
             40-60 % buckets, at 8x the network's time. Defaults to `"none"`.
 
