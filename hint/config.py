@@ -619,17 +619,13 @@ def validate(cfg: Config) -> None:
     _positive(t.steps_per_epoch, "train.steps_per_epoch")
     _positive(t.lr, "train.lr")
     _positive(t.d_lr_ratio, "train.d_lr_ratio", allow_zero=True)
-    for name in ("beta_1", "beta_2"):
+    for name in ("beta_1", "beta_2", "ema_momentum"):
         v = getattr(t, name)
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"'train.{name}' must be in [0, 1). Received: train.{name}={v}")
     _choice(t.optimizer, OPTIMIZERS, "train.optimizer")
     _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
     _positive(t.lr_min, "train.lr_min", allow_zero=True)
-    if not 0.0 <= t.ema_momentum < 1.0:
-        raise ConfigError(
-            f"'train.ema_momentum' must be in [0, 1). Received: train.ema_momentum={t.ema_momentum}"
-        )
     if d.val_path is not None and not os.path.isdir(d.val_path):
         raise ConfigError(
             f"'data.val_path' is not a folder. Received: data.val_path={d.val_path!r}"

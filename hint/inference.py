@@ -126,6 +126,20 @@ def _dihedral_inverse(image: np.ndarray, k: int) -> np.ndarray:
     return np.rot90(image, -(k % 4))
 
 
+def _dihedral_mean(run, *arrays: np.ndarray) -> np.ndarray:
+    """The mean of `run(*views)` over the eight rotations / flips, each view's result undone.
+
+    One view at a time, so memory stays that of a single pass (the self-ensemble of
+    `--ensemble dihedral`).
+    """
+    total = None
+    for k in range(8):
+        views = (np.ascontiguousarray(_dihedral(a, k)) for a in arrays)
+        out = _dihedral_inverse(run(*views), k)
+        total = out if total is None else total + out
+    return total / np.float32(8.0)
+
+
 def _padded(side: int) -> int:
     return -(-side // MULTIPLE) * MULTIPLE
 
@@ -232,18 +246,7 @@ def _fill(
 ) -> np.ndarray:
     """The network's output for [h, w, C] / [h, w, 1], averaged and Poisson-blended if asked."""
     if ensemble == "dihedral":
-        # One view at a time: memory stays that of a single pass.
-        pred = sum(
-            _dihedral_inverse(
-                _run_generator(
-                    generator,
-                    np.ascontiguousarray(_dihedral(x, k)),
-                    np.ascontiguousarray(_dihedral(mask, k)),
-                ),
-                k,
-            )
-            for k in range(8)
-        ) / np.float32(8.0)
+        pred = _dihedral_mean(lambda v, m: _run_generator(generator, v, m), x, mask)
     else:
         pred = _run_generator(generator, x, mask)
     return poisson_blend(pred, x, mask) if blend == "poisson" else pred
@@ -559,15 +562,12 @@ def denoise_array(
     """
     check_denoise_options(ensemble, color_space)
     if ensemble == "dihedral":
-        total = None
-        for k in range(8):
-            view = np.ascontiguousarray(_dihedral(image, k))
-            out = denoise_array(
+        total = _dihedral_mean(
+            lambda view: denoise_array(
                 network, view, sigma, tile, margin, clip=False, color_space=color_space
-            )
-            out = _dihedral_inverse(out, k)
-            total = out if total is None else total + out
-        total /= 8.0
+            ),
+            image,
+        )
         return np.clip(total, 0.0, 1.0) if clip else total
     conditioned = "noise_level" in _input_names(network)
     if conditioned and sigma is None:

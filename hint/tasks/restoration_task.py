@@ -20,7 +20,7 @@ def make_optimizer(name, learning_rate, beta_1=0.9, beta_2=0.999, ema_momentum=0
         return name
     if not 0.0 <= ema_momentum < 1.0:
         raise ValueError(f"`ema_momentum` must be in [0, 1). Received: ema_momentum={ema_momentum}")
-    ema = {"use_ema": ema_momentum > 0, "ema_momentum": ema_momentum or 0.99}
+    ema = {"use_ema": ema_momentum > 0, "ema_momentum": ema_momentum}
     if name == "adam":
         return keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, **ema
