@@ -158,6 +158,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_schedule: str = "constant"
     lr_min: float = 1e-6
+    warmup_steps: int = 0  # linear warm-up from 0 to lr before the schedule
     beta_1: float = 0.9
     beta_2: float = 0.999
     d_lr_ratio: float = 0.1
@@ -626,6 +627,13 @@ def validate(cfg: Config) -> None:
     _choice(t.optimizer, OPTIMIZERS, "train.optimizer")
     _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
     _positive(t.lr_min, "train.lr_min", allow_zero=True)
+    _positive(t.warmup_steps, "train.warmup_steps", allow_zero=True)
+    if t.warmup_steps >= t.epochs * t.steps_per_epoch:
+        raise ConfigError(
+            "'train.warmup_steps' must be fewer than the run's steps "
+            f"(train.epochs * train.steps_per_epoch = {t.epochs * t.steps_per_epoch}). "
+            f"Received: train.warmup_steps={t.warmup_steps}"
+        )
     if d.val_path is not None and not os.path.isdir(d.val_path):
         raise ConfigError(
             f"'data.val_path' is not a folder. Received: data.val_path={d.val_path!r}"

@@ -383,15 +383,25 @@ def build_task(cfg: config_lib.Config) -> keras.Model:
 def learning_rate(cfg: config_lib.Config, scale: float = 1.0):
     """`train.lr` (times `scale`), constant or cosine-decayed to `train.lr_min` over the run.
 
+    With `train.warmup_steps`, the rate first rises linearly from 0 to `train.lr` over those
+    steps (a deep half-resolution DnCNN predicting the noise stalls at "output = input" when
+    Adam starts at 1e-3 without it), and the schedule then runs over the remaining steps.
     The schedule reads the optimizer's step counter, which `BackupAndRestore` restores, so a
     resumed run continues the same curve.
     """
     t = cfg.train
-    if t.lr_schedule == "constant":
+    if t.lr_schedule == "constant" and not t.warmup_steps:
         return t.lr * scale
     steps = t.epochs * t.steps_per_epoch
+    alpha = 1.0 if t.lr_schedule == "constant" else min(1.0, t.lr_min / t.lr)
+    if not t.warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(t.lr * scale, steps, alpha=alpha)
     return keras.optimizers.schedules.CosineDecay(
-        t.lr * scale, decay_steps=steps, alpha=min(1.0, t.lr_min / t.lr)
+        0.0,
+        steps - t.warmup_steps,
+        alpha=alpha,
+        warmup_target=t.lr * scale,
+        warmup_steps=t.warmup_steps,
     )
 
 

@@ -79,6 +79,8 @@ def test_exponent_without_dot_is_a_float(tmp_path):
         ("data.mask.kind=frefrom", "Did you mean 'freeform'"),
         ("train.beta_1=1.5", r"\[0, 1\)"),
         ("train.ema_momentum=1", r"train\.ema_momentum.*\[0, 1\)"),
+        ("train.warmup_steps=-1", r"train\.warmup_steps.*>= 0"),
+        ("train.epochs=2 train.steps_per_epoch=5 train.warmup_steps=10", r"fewer than.*= 10\)"),
         ("data.path=/no/such/folder", "not a folder"),
         ("data.mask.kind=folder", "data.mask.folder"),
         ("model.preset=huge", "Unknown preset"),

@@ -263,3 +263,27 @@ def test_weight_average_is_validated_and_saved_while_checkpoints_keep_the_raw_we
         not np.allclose(a.numpy(), b, atol=1e-6)
         for a, b in zip(raw.generator.trainable_weights, averages, strict=True)
     )
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_warms_up_linearly_then_follows_the_schedule(schedule):
+    overrides = [
+        "train.epochs=2",
+        "train.steps_per_epoch=50",
+        "train.lr=1e-3",
+        "train.lr_min=1e-5",
+        "train.warmup_steps=20",
+        f"train.lr_schedule={schedule}",
+    ]
+    cfg = load_config(None, overrides)
+    lr = training.learning_rate(cfg, scale=0.5)
+    at = [float(lr(step)) for step in (0, 10, 20, 60, 100)]
+    np.testing.assert_allclose(at[:3], [0.0, 2.5e-4, 5e-4], rtol=1e-5)
+    if schedule == "constant":
+        np.testing.assert_allclose(at[3:], [5e-4, 5e-4], rtol=1e-5)
+    else:
+        # Halfway through the 80 steps after the warm-up, then lr_min at the end.
+        np.testing.assert_allclose(at[3:], [0.5 * (5e-4 + 5e-6), 5e-6], rtol=1e-4)
+    cfg = load_config(None, overrides[:-2] + [f"train.lr_schedule={schedule}"])
+    without = training.learning_rate(cfg)
+    assert without == 1e-3 if schedule == "constant" else float(without(0)) == pytest.approx(1e-3)
