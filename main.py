@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest side the network runs at; larger images are filled hole by hole in "
         "downscaled windows (default: 256 for the shipped model, 512 for a run)",
     )
-    from hint.config import BLENDS, ENSEMBLES  # no TensorFlow: parsing stays fast
+    # No TensorFlow: parsing stays fast.
+    from hint.config import BLENDS, ENSEMBLES, INPAINT_COLOR_SPACE, INPAINT_COLOR_SPACES
 
     p.add_argument(
         "--blend",
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ENSEMBLES,
         default="none",
         help="dihedral: average 8 rotated/flipped passes (+0.07-0.16 dB measured, 8x the time)",
+    )
+    p.add_argument(
+        "--color-space",
+        choices=INPAINT_COLOR_SPACES,
+        default=INPAINT_COLOR_SPACE,
+        help="how colour images go through the network: rgb (default) or opponent run the "
+        "three planes as gray images (+0.5-1.2 dB measured on saturated photos, 3x the time); "
+        "joint runs R, G, B together",
     )
     precision_arg(p)
 
@@ -158,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 precision=args.precision,
                 blend=args.blend,
                 ensemble=args.ensemble,
+                color_space=args.color_space,
             )
         elif args.command == "denoise":
             commands.denoise(

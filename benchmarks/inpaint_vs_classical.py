@@ -15,7 +15,8 @@ directory or `.keras` file; default the shipped weights, `hint.pretrained.load("
 `--seed` (2024, the project's `eval.seed`), `--examples` (figure rows, one per bucket, 3),
 `--skip-biharmonic`, `--precision` (float32, or mixed_bfloat16 for the model), `--blend`
 (`poisson` or `none`, as `main.py inpaint --blend`), `--ensemble` (`none` or `dihedral`, as
-`main.py inpaint --ensemble`), `--out` (folder, `benchmarks/results/inpaint_vs_classical/`).
+`main.py inpaint --ensemble`), `--color-space` (`rgb`, `opponent` or `joint`, as `main.py
+inpaint --color-space`), `--out` (folder, `benchmarks/results/inpaint_vs_classical/`).
 
 Protocol. Images: the centre `--size` crop of every image of the folder in sorted file order
 (`datasets.sources.fixed_crops`, the crops `python main.py evaluate --data DIR` uses; images
@@ -36,7 +37,11 @@ Methods:
 - `hint`: the model through `hint.inference.inpaint_array`, exactly what `main.py inpaint` runs
   (float32 in, the fill Poisson-blended into the image by default, output clipped to [0, 1]).
 - `hint_raw` (with `--blend poisson`, the default): the same network's fill pasted as it is
-  (`--blend none`), so the table shows what the blending adds. Both use `--ensemble`.
+  (`--blend none`), so the table shows what the blending adds. Both use `--ensemble` and
+  `--color-space`.
+- `hint_joint` (with a plane-wise `--color-space`, the default `rgb`): the same as `hint` with
+  R, G and B through the network together (`--color-space joint`), so the table shows what
+  running the colour planes as gray images adds.
 - `telea`, `ns`: `cv2.inpaint(image_uint8, mask_uint8, 5, cv2.INPAINT_TELEA / INPAINT_NS)`.
   OpenCV inpaints 8-bit images only: the input is rounded to uint8 (`round(x * 255)`), the
   output divided by 255. Pixels outside the hole come from the float image in the composite, so
@@ -80,6 +85,7 @@ DEFAULT_SEED = 2024  # `eval.seed` in hint/config.py: the project's evaluation m
 METHOD_TITLES = {
     "hint": "HINT (ours)",
     "hint_raw": "HINT, no blend",
+    "hint_joint": "HINT, joint RGB",
     "telea": "OpenCV Telea",
     "ns": "OpenCV NS",
     "biharmonic": "biharmonic",
@@ -127,12 +133,24 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def model_method(generator, max_side=inference.MAX_SIDE, blend="poisson", ensemble="none"):
+def model_method(
+    generator,
+    max_side=inference.MAX_SIDE,
+    blend="poisson",
+    ensemble="none",
+    color_space=inference.INPAINT_COLOR_SPACE,
+):
     """The model exactly as the `inpaint` command runs it (`inference.inpaint_array`)."""
 
     def run(image, mask):
         return inference.inpaint_array(
-            generator, image, mask, max_side=max_side, blend=blend, ensemble=ensemble
+            generator,
+            image,
+            mask,
+            max_side=max_side,
+            blend=blend,
+            ensemble=ensemble,
+            color_space=color_space,
         )
 
     return run
@@ -144,17 +162,22 @@ def build_methods(
     max_side: int | None = inference.MAX_SIDE,
     blend: str = "poisson",
     ensemble: str = "none",
+    color_space: str = inference.INPAINT_COLOR_SPACE,
 ) -> dict:
     """Method name -> callable(masked image [H, W, 3], mask [H, W, 1]) -> [H, W, 3].
 
-    `hint` is the model as `inpaint --blend BLEND --ensemble ENSEMBLE` runs it; with the
-    default Poisson blending, `hint_raw` (the network's fill pasted as it is, same ensemble) is
-    measured too, so the table shows what the blending adds.
+    `hint` is the model as `inpaint --blend BLEND --ensemble ENSEMBLE --color-space SPACE`
+    runs it; with the default Poisson blending, `hint_raw` (the network's fill pasted as it is,
+    same ensemble and colour space) is measured too, so the table shows what the blending adds;
+    with a plane-wise colour space, `hint_joint` (`hint` with R, G and B run together) shows
+    what running the planes as gray images adds.
     """
-    inference.check_inpaint_options(blend, ensemble)
-    methods = {"hint": model_method(generator, max_side, blend, ensemble)}
+    inference.check_inpaint_options(blend, ensemble, color_space)
+    methods = {"hint": model_method(generator, max_side, blend, ensemble, color_space)}
     if blend != "none":
-        methods["hint_raw"] = model_method(generator, max_side, "none", ensemble)
+        methods["hint_raw"] = model_method(generator, max_side, "none", ensemble, color_space)
+    if color_space != "joint":
+        methods["hint_joint"] = model_method(generator, max_side, blend, ensemble, "joint")
     methods |= {
         "telea": opencv_method("telea"),
         "ns": opencv_method("ns"),
@@ -357,6 +380,13 @@ def _parse(argv):
         default="none",
         help="`main.py inpaint --ensemble`: dihedral averages 8 rotated/flipped passes",
     )
+    parser.add_argument(
+        "--color-space",
+        choices=config.INPAINT_COLOR_SPACES,
+        default=config.INPAINT_COLOR_SPACE,
+        help="`main.py inpaint --color-space`; with rgb or opponent, joint is measured too "
+        "(row 'HINT, joint RGB')",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     return parser.parse_args(argv)
 
@@ -391,7 +421,7 @@ def main(argv=None) -> int:
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
         max_side = args.max_side or pretrained.inpaint_max_side(args.model)
         methods = build_methods(
-            generator, args.skip_biharmonic, max_side, args.blend, args.ensemble
+            generator, args.skip_biharmonic, max_side, args.blend, args.ensemble, args.color_space
         )
         print(
             f"{len(images)} centre crops {args.size}x{args.size} of {args.data}, {per_bucket} "
@@ -418,6 +448,7 @@ def main(argv=None) -> int:
             "precision": args.precision,
             "blend": args.blend,
             "ensemble": args.ensemble,
+            "color_space": args.color_space,
             "opencv_radius": 5,
         },
         "rows": result["rows"],

@@ -84,7 +84,7 @@ EMBEDDED_IMAGES = (
 """(name, file) of the photographs bundled in ``skimage/data`` (no download needed), in order."""
 
 FLIPS = ("horizontal", "both", "none")
-COLOR_AUGMENTS = ("none", "channel_permutation", "saturation")
+COLOR_AUGMENTS = ("none", "channel_permutation", "saturation", "gray_channel")
 # Range of the random saturation factor of `color_augment="saturation"` (HSV S times the factor,
 # clipped to 1). Measured on the first 60 photos (sorted) of CBSD432 and on McMaster: median
 # saturation 0.31 and 0.56, 90th percentile 0.48 and 0.85. A factor up to 2.5 carries the
@@ -280,7 +280,11 @@ class ImageSource:
             its R, G, B channels at random, so a model sees every hue of the saturated colours
             a training set has in a few only. ``"saturation"`` multiplies each crop's HSV
             saturation by a random factor in `SATURATION_RANGE` (0.5-2.5), so a model trained
-            on dull photos also sees strongly coloured ones. Defaults to ``"none"``.
+            on dull photos also sees strongly coloured ones. ``"gray_channel"`` replaces each
+            crop by one of its R, G, B channels, at random, repeated three times: a model that
+            inpaints colour images plane by plane (``inpaint --color-space rgb``) only ever
+            sees such gray images. The validation crops get it too (`gray_channels`), since
+            they stand for what the model will see. Defaults to ``"none"``.
         val_crops: Fixed crops per validation image (the first is the centre crop).
             Defaults to ``None``: 1 for a folder, 4 for the embedded photographs.
         cache: ``"auto"`` (decode at start-up and keep in memory when under
@@ -459,6 +463,11 @@ class ImageSource:
             image = tf.image.stateless_random_saturation(
                 image, *SATURATION_RANGE, seed=_seeds.fold_in(seed, _seeds.SALT_COLOR)
             )
+        elif self.color_augment == "gray_channel":
+            pick = tf.random.stateless_uniform(
+                [], _seeds.fold_in(seed, _seeds.SALT_COLOR), 0, 3, tf.int32
+            )
+            image = tf.gather(image, tf.fill([3], pick), axis=-1)
         return tf.clip_by_value(image, 0.0, 1.0)
 
     def train(self):
@@ -501,6 +510,8 @@ class ImageSource:
             top, left = _offset(s[0], extent_h), _offset(s[1], extent_w)
             crops.append(image[top : top + size, left : left + size])
         crops = tf.clip_by_value(tf.stack(crops), 0.0, 1.0)
+        if self.color_augment == "gray_channel":
+            crops = gray_channels(crops, first=position * self.val_crops)
         return tf.ensure_shape(crops, [self.val_crops, size, size, self.channels])
 
     def validation(self):
@@ -549,6 +560,20 @@ def image_sources(path=None, image_size=256, channels=3, val_count=None, seed=0,
     >>> train, val = image_sources("../shared/data/train/Train400", 64, channels=1, seed=1)
     """
     return ImageSource(path, image_size, channels, val_count, seed, **kwargs).datasets()
+
+
+def gray_channels(crops, first=0):
+    """Crop i of colour crops [N, S, S, 3] as its channel (first + i) mod 3, repeated 3 times.
+
+    The fixed validation counterpart of ``color_augment="gray_channel"``: every channel is used
+    by a third of the crops.
+
+    >>> gray_channels(np.random.rand(4, 8, 8, 3)).shape   # crops 0 and 3 are R, 1 G, 2 B
+    TensorShape([4, 8, 8, 3])
+    """
+    n = tf.shape(crops)[0]
+    channel = (tf.range(n, dtype=tf.int64) + tf.cast(first, tf.int64)) % 3
+    return tf.gather(crops, tf.tile(channel[:, None], [1, 3]), axis=3, batch_dims=1)
 
 
 def fixed_crops(path=None, image_size=256, channels=3):

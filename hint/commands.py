@@ -88,6 +88,7 @@ def inpaint(
     precision="float32",
     blend="poisson",
     ensemble="none",
+    color_space=None,
 ):
     """Inpaints a file or folders with a run's generator, or the shipped model.
 
@@ -95,15 +96,24 @@ def inpaint(
     the shipped model's measured best working size, or 512 for a run's model. `precision` is
     the one the network computes in (`training.load_model`). `blend` is how the fill is pasted
     in: `"poisson"` (seamless) or `"none"`; `ensemble="dihedral"` averages eight rotated /
-    flipped passes.
+    flipped passes; `color_space` is how colour images go through the network (`"joint"`, or
+    plane by plane: `"rgb"`, the default, or `"opponent"`).
     """
     from hint import inference, pretrained
 
-    inference.check_inpaint_options(blend, ensemble)
+    color_space = color_space or inference.INPAINT_COLOR_SPACE
+    inference.check_inpaint_options(blend, ensemble, color_space)
     generator = _network(run_dir, "inpaint", precision=precision)
     max_side = max_side or pretrained.inpaint_max_side(run_dir)
     outs = inference.inpaint_paths(
-        generator, image, mask, out, max_side=max_side, blend=blend, ensemble=ensemble
+        generator,
+        image,
+        mask,
+        out,
+        max_side=max_side,
+        blend=blend,
+        ensemble=ensemble,
+        color_space=color_space,
     )
     where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
     print(f"Inpainted: {where}")

@@ -48,12 +48,17 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 ENSEMBLES = ("none", "dihedral")
 # How a gray denoiser serves colour images (`hint.inference.denoise_array`).
 COLOR_SPACES = ("opponent", "rgb")
+# How `inpaint` runs the network on a colour image (`hint.inference.inpaint_array`): "joint"
+# (R, G and B together, as the network was trained) or plane by plane, each plane a gray image,
+# in one of `COLOR_SPACES`.
+INPAINT_COLOR_SPACES = ("joint",) + COLOR_SPACES
+INPAINT_COLOR_SPACE = "rgb"  # the default, measured best (see `inpaint_array`)
 # How `inpaint` pastes the network's fill into the image (`hint.inference.inpaint_array`):
 # "poisson" (seamless: Poisson blending, `hint.blending`) or "none" (the raw fill).
 BLENDS = ("poisson", "none")
 LR_SCHEDULES = ("constant", "cosine")
 FLIPS = ("horizontal", "both", "none")
-COLOR_AUGMENTS = ("none", "channel_permutation", "saturation")
+COLOR_AUGMENTS = ("none", "channel_permutation", "saturation", "gray_channel")
 TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
 DIRECTIONS = ("max", "min")
 PRETRAINED = "pretrained"  # model.init_from value for the shipped weights (hint.pretrained)

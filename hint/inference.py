@@ -23,7 +23,13 @@ import tensorflow as tf
 
 from datasets import image_io
 from hint.blending import poisson_blend
-from hint.config import BLENDS, COLOR_SPACES, ENSEMBLES
+from hint.config import (
+    BLENDS,
+    COLOR_SPACES,
+    ENSEMBLES,
+    INPAINT_COLOR_SPACE,
+    INPAINT_COLOR_SPACES,
+)
 
 # HINT downsamples 3 times and SCAL pools the latent by 2 more: sizes must divide by 16.
 MULTIPLE = 16
@@ -140,6 +146,44 @@ def _dihedral_mean(run, *arrays: np.ndarray) -> np.ndarray:
     return total / np.float32(8.0)
 
 
+# An orthonormal opponent colour transform (rows: the channel sum, then two colour differences,
+# each of unit norm), so white noise of level sigma in R, G, B stays white, of level sigma, in
+# every plane.
+_OPPONENT = np.array(
+    [
+        [1.0 / np.sqrt(3.0)] * 3,
+        [1.0 / np.sqrt(2.0), 0.0, -1.0 / np.sqrt(2.0)],
+        [1.0 / np.sqrt(6.0), -2.0 / np.sqrt(6.0), 1.0 / np.sqrt(6.0)],
+    ],
+    np.float32,
+)
+
+
+_ROOT3 = np.float32(np.sqrt(3.0))
+
+
+def to_planes(image: np.ndarray, color_space: str) -> np.ndarray:
+    """A colour image [H, W, 3] as three gray planes [H, W, 3], each in about [0, 1].
+
+    `"rgb"`: R, G and B themselves. `"opponent"`: the channel mean, then the two colour
+    differences of `_OPPONENT` (in about [-0.8, 0.8]) centred on 0.5, so every plane lies in the
+    range of training images. `from_planes` undoes it.
+    """
+    image = image.astype(np.float32)
+    if color_space == "rgb":
+        return image
+    planes = image @ _OPPONENT.T
+    return np.concatenate([planes[..., :1] / _ROOT3, planes[..., 1:] + np.float32(0.5)], -1)
+
+
+def from_planes(planes: np.ndarray, color_space: str) -> np.ndarray:
+    """The colour image [H, W, 3] whose `to_planes(., color_space)` is `planes`."""
+    if color_space == "rgb":
+        return planes
+    opponent = np.concatenate([planes[..., :1] * _ROOT3, planes[..., 1:] - np.float32(0.5)], -1)
+    return opponent @ _OPPONENT
+
+
 def _padded(side: int) -> int:
     return -(-side // MULTIPLE) * MULTIPLE
 
@@ -233,23 +277,59 @@ def hole_windows(
         group = label[group]
 
 
-def check_inpaint_options(blend: str = "poisson", ensemble: str = "none") -> None:
-    """Raises `InferenceError` unless `blend` and `ensemble` are known option names."""
+def check_inpaint_options(
+    blend: str = "poisson", ensemble: str = "none", color_space: str = INPAINT_COLOR_SPACE
+) -> None:
+    """Raises `InferenceError` unless `blend`, `ensemble` and `color_space` are known names."""
     if blend not in BLENDS:
         raise InferenceError(f"blend must be one of {BLENDS}. Received: blend={blend}")
     if ensemble not in ENSEMBLES:
         raise InferenceError(f"ensemble must be one of {ENSEMBLES}. Received: ensemble={ensemble}")
+    if color_space not in INPAINT_COLOR_SPACES:
+        raise InferenceError(
+            f"color_space must be one of {INPAINT_COLOR_SPACES}. "
+            f"Received: color_space={color_space}"
+        )
+
+
+def _network_fill(generator, x: np.ndarray, mask: np.ndarray, color_space: str) -> np.ndarray:
+    """One network pass on [h, w, C] / [h, w, 1]; plane by plane unless `color_space="joint"`.
+
+    Plane by plane, the image's three planes (`to_planes`) go through as one batch of three
+    gray images, each repeated to the network's channels; each output's channel mean is kept.
+    """
+    if color_space == "joint":
+        return _run_generator(generator, x, mask)
+    h, w = x.shape[:2]
+    channels = _channels(generator)
+    planes = to_planes(x, color_space)
+    views = np.stack(
+        [np.repeat(pad_to_multiple(planes[..., i : i + 1]), channels, -1) for i in range(3)]
+    )
+    masks = np.repeat(pad_to_multiple(mask)[None], 3, axis=0)
+    out = forward(generator, {"image": views, "mask": masks})[:, :h, :w].mean(axis=-1)
+    return from_planes(np.moveaxis(out, 0, -1), color_space)
 
 
 def _fill(
-    generator, x: np.ndarray, mask: np.ndarray, blend: str, ensemble: str = "none"
+    generator,
+    x: np.ndarray,
+    mask: np.ndarray,
+    blend: str,
+    ensemble: str = "none",
+    color_space: str = "joint",
 ) -> np.ndarray:
     """The network's output for [h, w, C] / [h, w, 1], averaged and Poisson-blended if asked."""
     if ensemble == "dihedral":
-        pred = _dihedral_mean(lambda v, m: _run_generator(generator, v, m), x, mask)
+        pred = _dihedral_mean(lambda v, m: _network_fill(generator, v, m, color_space), x, mask)
     else:
-        pred = _run_generator(generator, x, mask)
+        pred = _network_fill(generator, x, mask, color_space)
     return poisson_blend(pred, x, mask) if blend == "poisson" else pred
+
+
+def _channels(network) -> int:
+    """The channel count of the network's (first) image input; 3 when it has no known inputs."""
+    return network.inputs[0].shape[-1] if getattr(network, "inputs", None) else 3
 
 
 def _inpaint_window(
@@ -259,11 +339,12 @@ def _inpaint_window(
     max_side: int,
     blend: str = "poisson",
     ensemble: str = "none",
+    color_space: str = "joint",
 ) -> np.ndarray:
     """Prediction for one context window, run at most `max_side` on its longer side."""
     h, w = x.shape[:2]
     if _padded(h) <= max_side and _padded(w) <= max_side:
-        return _fill(generator, x, mask, blend, ensemble)
+        return _fill(generator, x, mask, blend, ensemble, color_space)
     scale = max_side / max(h, w)
     size = (max(1, min(max_side, round(h * scale))), max(1, min(max_side, round(w * scale))))
     # Area resizing averages exactly each low-resolution pixel's footprint, so marking every
@@ -271,7 +352,7 @@ def _inpaint_window(
     # (an antialiased bilinear kernel reaches further than the footprint).
     small_x = tf.image.resize(x, size, method="area").numpy()
     small_m = (tf.image.resize(mask, size, method="area").numpy() > 0).astype(np.float32)
-    pred = _fill(generator, small_x, small_m, blend, ensemble)
+    pred = _fill(generator, small_x, small_m, blend, ensemble, color_space)
     # Known pixels in the low-resolution composite make the upsampled seam follow the image.
     pred = pred * small_m + small_x * (1.0 - small_m)
     return tf.image.resize(pred, (h, w), method="bicubic").numpy()
@@ -284,6 +365,7 @@ def inpaint_array(
     max_side: int | None = MAX_SIDE,
     blend: str = "poisson",
     ensemble: str = "none",
+    color_space: str = INPAINT_COLOR_SPACE,
 ) -> np.ndarray:
     """Inpaints one image of any size, in bounded memory when it is large.
 
@@ -320,6 +402,18 @@ def inpaint_array(
             then blended). Measured with the stage-4 inpainter on the inpainting benchmark:
             +0.16 / +0.07 / +0.16 dB and +0.001 / +0.003 / +0.005 SSIM in the 0-20 / 20-40 /
             40-60 % buckets, at 8x the network's time. Defaults to `"none"`.
+        color_space: how a colour image goes through the network: `"joint"` (R, G and B
+            together, as the network was trained), or plane by plane, each plane run as a gray
+            image (repeated to the network's channels) and the three run as one batch: `"rgb"`
+            (R, G, B) or `"opponent"` (the channel mean and two colour differences, see
+            `to_planes`). Why plane by plane: the shipped network, trained on CBSD432's muted
+            photos, does not reproduce strongly saturated colours, even outside the hole, while
+            it fills gray images well. Measured with the stage-5 inpainter on the inpainting
+            benchmark (McMaster, far more saturated than CBSD432): `"rgb"` against `"joint"`,
+            +1.24 / +0.62 / +0.47 dB and +0.005 / +0.013 / +0.014 SSIM in the 0-20 / 20-40 /
+            40-60 % buckets, at about 3x the network's time. A gray network (one channel)
+            inpaints colour images this way too. Gray images are always run whole. Defaults to
+            `"rgb"`.
 
     Returns:
         The composite float32 [H, W, C]: prediction inside the hole, `image` elsewhere (pixels
@@ -335,19 +429,24 @@ def inpaint_array(
             "the same height and width."
         )
     _check_max_side(max_side)
-    check_inpaint_options(blend, ensemble)
+    check_inpaint_options(blend, ensemble, color_space)
     if not mask.any():
         return image.copy()
     h, w, c = image.shape
-    want = generator.inputs[0].shape[-1] if generator.inputs else 3
+    want = _channels(generator)
     x = image
-    if c != want:
+    if c != 3 or want not in (1, 3):
+        color_space = "joint"
+    if color_space == "joint" and c != want:
         if c == 1 and want == 3:
             x = np.repeat(image, 3, axis=-1)
         else:
-            raise InferenceError(f"The model expects {want} channels; the image has {c}.")
+            raise InferenceError(
+                f"The model expects {want} channels; the image has {c}."
+                + (" Use a plane-wise color_space ('rgb' or 'opponent')." if c == 3 else "")
+            )
     if max_side is None or (_padded(h) <= max_side and _padded(w) <= max_side):
-        pred = _fill(generator, x, mask, blend, ensemble)
+        pred = _fill(generator, x, mask, blend, ensemble, color_space)
         if c == 1 and want == 3:
             pred = pred.mean(axis=-1, keepdims=True)
         out = pred * mask + image * (1.0 - mask)
@@ -356,7 +455,13 @@ def inpaint_array(
     for top, bottom, left, right in hole_windows(mask):
         window_mask = mask[top:bottom, left:right]
         pred = _inpaint_window(
-            generator, x[top:bottom, left:right], window_mask, max_side, blend, ensemble
+            generator,
+            x[top:bottom, left:right],
+            window_mask,
+            max_side,
+            blend,
+            ensemble,
+            color_space,
         )
         if c == 1 and want == 3:
             pred = pred.mean(axis=-1, keepdims=True)
@@ -417,6 +522,7 @@ def inpaint_paths(
     max_side: int | None = MAX_SIDE,
     blend: str = "poisson",
     ensemble: str = "none",
+    color_space: str = INPAINT_COLOR_SPACE,
 ) -> list[str]:
     """Inpaints a file (image, mask, out file) or folders (image dir, mask dir, out dir).
 
@@ -435,12 +541,14 @@ def inpaint_paths(
             `inpaint_array`). Defaults to 512.
         blend: `"poisson"` or `"none"` (see `inpaint_array`). Defaults to `"poisson"`.
         ensemble: `"none"` or `"dihedral"` (see `inpaint_array`). Defaults to `"none"`.
+        color_space: `"joint"`, `"rgb"` or `"opponent"` (see `inpaint_array`). Defaults to
+            `"rgb"`.
 
     Returns:
         The written output paths.
     """
     _check_max_side(max_side)
-    check_inpaint_options(blend, ensemble)
+    check_inpaint_options(blend, ensemble, color_space)
     for path, what in ((image, "image"), (mask, "mask")):
         if not os.path.exists(path):
             raise InferenceError(f"The {what} path does not exist: {path}")
@@ -456,7 +564,8 @@ def inpaint_paths(
     bar = _progress(len(pairs)) if progress and len(pairs) > 1 else None
     for (image_path, mask_path), dst in zip(pairs, outs, strict=True):
         img, msk = load_pair(image_path, mask_path)
-        image_io.write_image(dst, inpaint_array(generator, img, msk, max_side, blend, ensemble))
+        filled = inpaint_array(generator, img, msk, max_side, blend, ensemble, color_space)
+        image_io.write_image(dst, filled)
         if bar is not None:
             bar.add(1)
     return outs
@@ -493,32 +602,17 @@ def check_denoise_options(ensemble: str = "none", color_space: str = "opponent")
         )
 
 
-# An orthonormal opponent colour transform (rows: the channel sum, then two colour differences,
-# each of unit norm), so white noise of level sigma in R, G, B stays white, of level sigma, in
-# every plane.
-_OPPONENT = np.array(
-    [
-        [1.0 / np.sqrt(3.0)] * 3,
-        [1.0 / np.sqrt(2.0), 0.0, -1.0 / np.sqrt(2.0)],
-        [1.0 / np.sqrt(6.0), -2.0 / np.sqrt(6.0), 1.0 / np.sqrt(6.0)],
-    ],
-    np.float32,
-)
-
-
 def _denoise_opponent(network, image, sigma, tile, margin, clip):
     """A gray network on a colour image, plane by plane in the opponent colour space."""
-    planes = image.astype(np.float32) @ _OPPONENT.T
-    root3 = np.float32(np.sqrt(3.0))
-    # The first plane over sqrt(3) is the channel mean: a gray image in [0, 1] whose noise is
-    # sigma / sqrt(3), which a noise-conditioned network is told.
-    level = None if sigma is None else sigma / float(root3)
-    out = [denoise_array(network, planes[..., :1] / root3, level, tile, margin, clip=False) * root3]
-    # The differences lie in about [-0.8, 0.8]: centred on 0.5, in the range of training images.
-    for i in (1, 2):
-        plane = planes[..., i : i + 1] + np.float32(0.5)
-        out.append(denoise_array(network, plane, sigma, tile, margin, clip=False) - 0.5)
-    rgb = np.concatenate(out, axis=-1) @ _OPPONENT
+    planes = to_planes(image, "opponent")
+    # The first plane, the channel mean, has noise sigma / sqrt(3), which a noise-conditioned
+    # network is told; the orthonormal differences keep sigma.
+    levels = [None] * 3 if sigma is None else [sigma / float(_ROOT3), sigma, sigma]
+    out = [
+        denoise_array(network, planes[..., i : i + 1], levels[i], tile, margin, clip=False)
+        for i in range(3)
+    ]
+    rgb = from_planes(np.concatenate(out, axis=-1), "opponent")
     return np.clip(rgb, 0.0, 1.0) if clip else rgb
 
 

@@ -208,11 +208,12 @@ def build_datasets(cfg: config_lib.Config):
         # An empty or unreadable folder is the user's to fix, before any training starts.
         raise TrainingError(str(e)) from None
     if d.val_path is not None:
-        val_clean = tf.data.Dataset.from_tensor_slices(
-            sources.fixed_crops(
-                d.val_path, image_size=d.val_size or d.image_size, channels=d.channels
-            )
+        crops = sources.fixed_crops(
+            d.val_path, image_size=d.val_size or d.image_size, channels=d.channels
         )
+        if d.color_augment == "gray_channel":
+            crops = sources.gray_channels(crops)
+        val_clean = tf.data.Dataset.from_tensor_slices(crops)
     elif d.val_size is not None and d.val_size != d.image_size:
         raise TrainingError("data.val_size needs data.val_path (a separate validation folder).")
     if cfg.task == "denoise":

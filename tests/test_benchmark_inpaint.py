@@ -39,7 +39,7 @@ def test_main_measures_every_method_and_bucket(setup, capsys):
     printed = capsys.readouterr().out
     report = json.loads((out / "results.json").read_text())
     assert (out / "examples.png").stat().st_size > 0
-    methods = ("hint", "hint_raw", "telea", "ns", "biharmonic")
+    methods = ("hint", "hint_raw", "hint_joint", "telea", "ns", "biharmonic")
     rows = {(r["method"], r["bucket"]): r for r in report["rows"]}
     assert set(rows) == {(m, b) for m in methods for b in (*BUCKETS, "all")}
     for (method, bucket), row in rows.items():
@@ -48,11 +48,12 @@ def test_main_measures_every_method_and_bucket(setup, capsys):
             assert math.isfinite(row[metric]), (method, bucket, metric)
         assert 0 < row["ssim"] <= 1 and 0 <= row["l1"] < 1 and row["seconds"] > 0
     assert report["config"]["images"] == 2 and report["config"]["crops"] == "centre"
-    titles = ("HINT (ours)", "HINT, no blend", "OpenCV Telea", "OpenCV NS", "biharmonic")
+    titles = ("HINT (ours)", "HINT, no blend", "HINT, joint RGB", "OpenCV Telea", "OpenCV NS")
+    titles += ("biharmonic",)
     for title in (*titles, "29.3 / 0.937"):
         assert title in printed
     # The table is a pure function of the rows.
-    assert bench.format_table(report["rows"]).splitlines()[2:] == printed.splitlines()[3:23]
+    assert bench.format_table(report["rows"]).splitlines()[2:] == printed.splitlines()[3:27]
 
 
 def test_methods_see_identical_inputs_and_keep_known_pixels(setup):
@@ -102,8 +103,9 @@ def test_blend_none_is_the_raw_fill_row(setup, tmp_path):
     assert bench.main([*argv, "--blend", "none", "--out", str(tmp_path / "n")]) == 0
     poisson = json.loads((tmp_path / "p" / "results.json").read_text())
     raw = json.loads((tmp_path / "n" / "results.json").read_text())
-    assert poisson["config"]["methods"] == ["hint", "hint_raw", "telea", "ns"]
-    assert raw["config"]["methods"] == ["hint", "telea", "ns"] and raw["config"]["blend"] == "none"
+    assert poisson["config"]["methods"] == ["hint", "hint_raw", "hint_joint", "telea", "ns"]
+    assert raw["config"]["methods"] == ["hint", "hint_joint", "telea", "ns"]
+    assert raw["config"]["blend"] == "none" and raw["config"]["color_space"] == "rgb"
     for bucket in BUCKETS:
         np.testing.assert_allclose(
             raw["per_image"]["hint"][bucket]["psnr"],

@@ -85,7 +85,7 @@ def test_exponent_without_dot_is_a_float(tmp_path):
         ("data.mask.kind=folder", "data.mask.folder"),
         ("model.preset=huge", "Unknown preset"),
         ("model.init_from=/no/such/run", "init_from"),
-        ("data.color_augment=hue", "one of none, channel_permutation, saturation"),
+        ("data.color_augment=hue", "one of none, channel_permutation, saturation, gray_channel"),
         ("data.channels=1 data.color_augment=channel_permutation", "needs colour images"),
     ],
 )

@@ -38,7 +38,9 @@ def test_any_size_and_known_pixels_unchanged(generator):
     assert not np.allclose(out[~keep], image[~keep])
 
 
-@pytest.mark.parametrize("option", [{"blend": "seamless"}, {"ensemble": "x8"}])
+@pytest.mark.parametrize(
+    "option", [{"blend": "seamless"}, {"ensemble": "x8"}, {"color_space": "yuv"}]
+)
 def test_bad_option_is_an_error(generator, tmp_path, option):
     image = np.zeros((16, 16, 3), "float32")
     mask = np.ones((16, 16, 1), "float32")
@@ -56,7 +58,9 @@ def test_dihedral_ensemble_is_the_mean_of_the_eight_views(generator):
     image = rng.uniform(size=(32, 48, 3)).astype("float32")
     mask = np.zeros((32, 48, 1), "float32")
     mask[6:20, 10:30] = 1
-    out = inference.inpaint_array(generator, image, mask, blend="none", ensemble="dihedral")
+    out = inference.inpaint_array(
+        generator, image, mask, blend="none", ensemble="dihedral", color_space="joint"
+    )
     keep = mask[..., 0] == 0
     np.testing.assert_array_equal(out[keep], image[keep])
     views = [
@@ -81,6 +85,44 @@ def test_dihedral_ensemble_is_the_mean_of_the_eight_views(generator):
     np.testing.assert_allclose(turned, np.rot90(blended), atol=1e-5)
     single = inference.inpaint_array(generator, np.rot90(image).copy(), np.rot90(mask).copy())
     assert np.abs(single - np.rot90(inference.inpaint_array(generator, image, mask))).max() > 1e-3
+
+
+def test_colour_planes_run_as_gray_images(generator):
+    rng = np.random.default_rng(4)
+    image = rng.uniform(size=(32, 40, 3)).astype("float32")
+    mask = np.zeros((32, 40, 1), "float32")
+    mask[5:21, 9:33] = 1
+    hole = mask[..., 0] > 0
+    for space in ("rgb", "opponent"):
+        planes = inference.to_planes(image, space)
+        np.testing.assert_allclose(inference.from_planes(planes, space), image, atol=1e-6)
+        assert planes.min() > -0.35 and planes.max() < 1.35, space  # differences + 0.5
+        out = inference.inpaint_array(generator, image, mask, blend="none", color_space=space)
+        np.testing.assert_array_equal(out[~hole], image[~hole])
+        fills = [
+            inference._run_generator(generator, np.repeat(planes[..., i : i + 1], 3, -1), mask)
+            for i in range(3)
+        ]
+        fills = [fill.mean(-1) for fill in fills]
+        expected = np.clip(inference.from_planes(np.stack(fills, -1), space), 0, 1)
+        np.testing.assert_allclose(out[hole], expected[hole], atol=1e-5, err_msg=space)
+    # Plane by plane in RGB, swapping colour channels swaps the output's; jointly it does not.
+    swap = [2, 0, 1]
+    for space, commutes in (("rgb", True), ("joint", False)):
+        a = inference.inpaint_array(generator, image[..., swap], mask, color_space=space)
+        b = inference.inpaint_array(generator, image, mask, color_space=space)[..., swap]
+        assert np.allclose(a, b, atol=1e-5) == commutes, space
+
+
+def test_gray_network_inpaints_colour_images_plane_by_plane():
+    gray = HINTBackbone(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), image_channels=1)
+    image = np.random.default_rng(6).uniform(size=(32, 32, 3)).astype("float32")
+    mask = np.zeros((32, 32, 1), "float32")
+    mask[8:20, 8:20] = 1
+    out = inference.inpaint_array(gray, image, mask, color_space="opponent")
+    assert out.shape == image.shape and np.isfinite(out).all()
+    with pytest.raises(inference.InferenceError, match="expects 1 channels.*plane-wise"):
+        inference.inpaint_array(gray, image, mask, color_space="joint")
 
 
 def test_no_hole_returns_input(generator):

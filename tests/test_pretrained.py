@@ -161,7 +161,7 @@ def test_denoise_command_ensemble(weights_dir, tmp_path):
     assert exit_info.value.code == 2 and not (tmp_path / "x.npy").exists()
 
 
-def test_inpaint_command_blend_and_ensemble(weights_dir, tmp_path):
+def test_inpaint_command_blend_ensemble_and_colour_space(weights_dir, tmp_path):
     from hint.models import HINTBackbone
 
     generator = HINTBackbone(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
@@ -176,19 +176,21 @@ def test_inpaint_command_blend_and_ensemble(weights_dir, tmp_path):
     from hint import inference
 
     argv = ["inpaint", "--image", str(tmp_path / "i.tif"), "--mask", str(tmp_path / "m.png")]
-    out = str(tmp_path / "o.tif")
-    assert main.main(argv + ["--out", out, "--ensemble", "dihedral", "--blend", "none"]) == 0
-    expected = inference.inpaint_array(
-        pretrained.load("inpaint"),
-        image_io.read_image(str(tmp_path / "i.tif")),
-        mask,
-        blend="none",
-        ensemble="dihedral",
-    )
-    # The output keeps the input's 8-bit format: equal up to rounding.
-    np.testing.assert_allclose(image_io.read_image(out), expected, atol=0.51 / 255)
-    assert main.main(argv + ["--out", str(tmp_path / "s.tif"), "--blend", "none"]) == 0
-    assert np.abs(image_io.read_image(str(tmp_path / "s.tif")) - expected).max() > 2 / 255
+    image = image_io.read_image(str(tmp_path / "i.tif"))
+
+    def run(name, options, **kwargs):
+        out = str(tmp_path / name)
+        assert main.main(argv + ["--out", out, "--blend", "none", *options]) == 0
+        expected = inference.inpaint_array(pretrained.load("inpaint"), image, mask, **kwargs)
+        # The output keeps the input's 8-bit format: equal up to rounding.
+        np.testing.assert_allclose(image_io.read_image(out), expected, atol=0.51 / 255)
+        return expected
+
+    ensembled = run("e.tif", ["--ensemble", "dihedral"], blend="none", ensemble="dihedral")
+    single = run("s.tif", [], blend="none")
+    joint = run("j.tif", ["--color-space", "joint"], blend="none", color_space="joint")
+    # Each option changes the result.
+    assert np.abs(single - ensembled).max() > 2 / 255 and np.abs(single - joint).max() > 2 / 255
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
         main.main(argv + ["--out", str(tmp_path / "x.tif"), "--ensemble", "x8"])
     assert exit_info.value.code == 2 and not (tmp_path / "x.tif").exists()

@@ -176,6 +176,35 @@ def test_saturation_scales_the_same_crops_saturation(tmp_path):
     )
 
 
+def test_gray_channel_gives_one_channel_of_the_same_crops(tmp_path):
+    folder = tmp_path / "colour"
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        write_image(folder / f"img_{i}.tif", rng.random((40, 48, 3), np.float32))
+    plain = _take(ImageSource(folder, SIZE, val_count=1, seed=3).train(), 24)
+    source = ImageSource(folder, SIZE, val_count=1, seed=3, color_augment="gray_channel")
+    gray = _take(source.train(), 24)
+    picked = []
+    for a, b in zip(plain, gray, strict=True):
+        # R = G = B, and that plane is one channel of the same crop (and flip).
+        np.testing.assert_array_equal(b, np.repeat(b[..., :1], 3, axis=-1))
+        (channel,) = [c for c in range(3) if np.array_equal(b[..., 0], a[..., c])]
+        picked.append(channel)
+    assert set(picked) == {0, 1, 2}
+    np.testing.assert_array_equal(gray, _take(source.train(), 24))
+    # Validation crops: crop i is channel i mod 3 of the plain crop.
+    plain_val = _take(ImageSource(folder, SIZE, val_count=1, seed=3, val_crops=4).validation(), 4)
+    source = ImageSource(
+        folder, SIZE, val_count=1, seed=3, val_crops=4, color_augment="gray_channel"
+    )
+    for i, crop in enumerate(_take(source.validation(), 4)):
+        np.testing.assert_array_equal(crop, np.repeat(plain_val[i][..., i % 3 : i % 3 + 1], 3, -1))
+    crops = rng.random((5, 4, 4, 3)).astype(np.float32)
+    out = sources.gray_channels(crops, first=1).numpy()
+    for i in range(5):
+        np.testing.assert_array_equal(out[i], np.repeat(crops[i][..., (i + 1) % 3, None], 3, -1))
+
+
 def test_argument_validation(image_folder):
     folder, count = image_folder
     with pytest.raises(ValueError, match=r"Received: flips='diagonal'$"):
