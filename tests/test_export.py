@@ -76,7 +76,9 @@ def test_serving_default_matches_keras(exported, loaded, size):
     out = loaded.signatures["serving_default"](image=tf.constant(image), mask=tf.constant(mask))
     assert out["inpainted"].shape == (2, h, w, 3) and out["raw"].shape == (2, h, w, 3)
     for i in range(2):
-        want = inference.inpaint_array(generator, image[i], mask[i], blend="none")
+        want = inference.inpaint_array(
+            generator, image[i], mask[i], blend="none", color_space="joint"
+        )
         np.testing.assert_allclose(out["inpainted"][i].numpy(), want, atol=1e-5)
         padded = {
             "image": inference.pad_to_multiple(image[i])[None],
@@ -92,7 +94,9 @@ def test_tiny_image_falls_back_to_edge_padding(exported, loaded):
     # 5x7 needs pads of 11 and 9: larger than the sides, so reflect padding is impossible.
     image, mask = _inputs(2, 5, 7, seed=3)
     out = loaded.signatures["serving_default"](image=tf.constant(image), mask=tf.constant(mask))
-    want = inference.inpaint_array(exported[0], image[0], mask[0], blend="none")
+    want = inference.inpaint_array(
+        exported[0], image[0], mask[0], blend="none", color_space="joint"
+    )
     np.testing.assert_allclose(out["inpainted"][0].numpy(), want, atol=1e-5)
 
 
@@ -107,9 +111,10 @@ def test_bytes_round_trip(exported, loaded, size):
     assert out.shape == () and out.dtype == tf.string
     result = tf.io.decode_png(out).numpy()
     assert result.shape == (h, w, 3) and result.dtype == np.uint8
-    # The served composite is the unblended one (`inpaint --blend none`).
+    # The served composite is the unblended, joint one (`inpaint --blend none --color-space
+    # joint`).
     want = inference.inpaint_array(
-        exported[0], pixels.astype("float32") / 255.0, mask[0], blend="none"
+        exported[0], pixels.astype("float32") / 255.0, mask[0], blend="none", color_space="joint"
     )
     want = np.round(want * 255).astype(np.int32)
     assert np.abs(result.astype(np.int32) - want).max() <= 1

@@ -8,6 +8,9 @@ from hint import inference
 from hint.blending import poisson_blend
 from hint.models import HINTBackbone
 
+# Most checks compare with one network pass on the RGB image: R, G and B together.
+JOINT = "joint"
+
 
 @pytest.fixture(scope="module")
 def generator():
@@ -74,7 +77,7 @@ def test_large_hole_window_is_downscaled_and_pasted_in_place(generator):
     mask = np.zeros((500, 700, 1), "float32")
     mask[150:350, 200:450] = 1
     net = Recording(generator, constant=0.25)
-    out = inference.inpaint_array(net, image, mask, max_side=128, blend="none")
+    out = inference.inpaint_array(net, image, mask, max_side=128, blend="none", color_space=JOINT)
     # The window (hole grown by its extent) is the whole image, downscaled to 128 wide.
     assert net.shapes == [(1, 96, 128, 3)]
     keep = mask[..., 0] == 0
@@ -86,7 +89,9 @@ def test_large_hole_window_is_downscaled_and_pasted_in_place(generator):
     assert np.isfinite(out).all()
     # Poisson blending (the default) runs on the downscaled window: a fill off by a constant
     # is corrected to the image around it, seam and inside alike.
-    blended = inference.inpaint_array(Recording(generator, 0.25), image, mask, max_side=128)
+    blended = inference.inpaint_array(
+        Recording(generator, 0.25), image, mask, max_side=128, color_space=JOINT
+    )
     np.testing.assert_allclose(blended, 0.75, atol=1e-5)
     # The real network, through the same path, never sees more than max_side.
     real = Recording(generator)
@@ -113,7 +118,7 @@ def test_small_image_keeps_the_whole_image_path(generator):
     mask = np.zeros((45, 61, 1), "float32")
     mask[10:30, 5:25] = 1
     net = Recording(generator)
-    out = inference.inpaint_array(net, image, mask, blend="none")
+    out = inference.inpaint_array(net, image, mask, blend="none", color_space=JOINT)
     assert net.shapes == [(1, 48, 64, 3)]
     # The raw fill, written out.
     xp = inference.pad_to_multiple(image)[None]
@@ -122,12 +127,12 @@ def test_small_image_keeps_the_whole_image_path(generator):
     expected = np.clip(pred * mask + image * (1.0 - mask), 0.0, 1.0)
     np.testing.assert_array_equal(out, expected)
     # The default blends that prediction in (hint.blending.poisson_blend), then clips.
-    blended = inference.inpaint_array(Recording(generator), image, mask)
+    blended = inference.inpaint_array(Recording(generator), image, mask, color_space=JOINT)
     fill = poisson_blend(pred, image, mask)
     np.testing.assert_allclose(blended, np.clip(fill, 0.0, 1.0), atol=1e-6)
     assert not np.allclose(blended, expected, atol=1e-3)
     # The real path runs a compiled graph, whose fused kernels round differently from eager.
-    whole = inference.inpaint_array(generator, image, mask, None, blend="none")
+    whole = inference.inpaint_array(generator, image, mask, None, blend="none", color_space=JOINT)
     np.testing.assert_allclose(whole, expected, atol=1e-5)
     np.testing.assert_array_equal(whole[mask[..., 0] == 0], image[mask[..., 0] == 0])
 
@@ -138,9 +143,10 @@ def test_max_side_none_runs_the_whole_image(generator):
     mask[10:20, 20:40] = 1
     whole = Recording(generator, constant=0.5)
     inference.inpaint_array(whole, image, mask, max_side=None)
-    assert whole.shapes == [(1, 48, 608, 3)]
+    # Plane by plane (the default), the three colour planes are one batch.
+    assert whole.shapes == [(3, 48, 608, 3)]
     windowed = Recording(generator, constant=0.5)
-    inference.inpaint_array(windowed, image, mask)
+    inference.inpaint_array(windowed, image, mask, color_space=JOINT)
     assert windowed.shapes == [(1, 48, 112, 3)]
 
 
