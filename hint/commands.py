@@ -88,7 +88,7 @@ def inpaint(
     precision="float32",
     blend="poisson",
     ensemble="none",
-    color_space=None,
+    color_space=config_lib.INPAINT_COLOR_SPACE,
 ):
     """Inpaints a file or folders with a run's generator, or the shipped model.
 
@@ -101,7 +101,6 @@ def inpaint(
     """
     from hint import inference, pretrained
 
-    color_space = color_space or inference.INPAINT_COLOR_SPACE
     inference.check_inpaint_options(blend, ensemble, color_space)
     generator = _network(run_dir, "inpaint", precision=precision)
     max_side = max_side or pretrained.inpaint_max_side(run_dir)

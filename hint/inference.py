@@ -45,14 +45,15 @@ class InferenceError(ValueError):
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
-    """Reflect-pads an [H, W, C] array at the bottom/right to a multiple of `multiple`."""
-    h, w = image.shape[:2]
+    """Reflect-pads an [..., H, W, C] array at the bottom/right to a multiple of `multiple`."""
+    h, w = image.shape[-3:-1]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
         return image
     # Reflect needs a pad smaller than the side; tiny images fall back to edge padding.
     mode = "reflect" if ph < h and pw < w else "edge"
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    lead = ((0, 0),) * (image.ndim - 3)
+    return np.pad(image, lead + ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
 def binarize_mask(mask: np.ndarray) -> np.ndarray:
@@ -189,11 +190,10 @@ def _padded(side: int) -> int:
 
 
 def _run_generator(generator, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """One forward pass on [h, w, C] / [h, w, 1], padded to `MULTIPLE` and cropped back."""
-    h, w = x.shape[:2]
-    xp = pad_to_multiple(x)[None]
-    mp = pad_to_multiple(mask)[None]
-    return forward(generator, {"image": xp, "mask": mp})[0, :h, :w]
+    """One forward pass on [N, h, w, C] / [N, h, w, 1], padded to `MULTIPLE` and cropped back."""
+    h, w = x.shape[1:3]
+    out = forward(generator, {"image": pad_to_multiple(x), "mask": pad_to_multiple(mask)})
+    return out[:, :h, :w]
 
 
 def hole_windows(
@@ -299,15 +299,10 @@ def _network_fill(generator, x: np.ndarray, mask: np.ndarray, color_space: str) 
     gray images, each repeated to the network's channels; each output's channel mean is kept.
     """
     if color_space == "joint":
-        return _run_generator(generator, x, mask)
-    h, w = x.shape[:2]
-    channels = _channels(generator)
-    planes = to_planes(x, color_space)
-    views = np.stack(
-        [np.repeat(pad_to_multiple(planes[..., i : i + 1]), channels, -1) for i in range(3)]
-    )
-    masks = np.repeat(pad_to_multiple(mask)[None], 3, axis=0)
-    out = forward(generator, {"image": views, "mask": masks})[:, :h, :w].mean(axis=-1)
+        return _run_generator(generator, x[None], mask[None])[0]
+    planes = np.moveaxis(to_planes(x, color_space), -1, 0)[..., None]
+    views = np.repeat(planes, _channels(generator), -1)
+    out = _run_generator(generator, views, np.repeat(mask[None], 3, axis=0)).mean(axis=-1)
     return from_planes(np.moveaxis(out, 0, -1), color_space)
 
 
@@ -676,7 +671,7 @@ def denoise_array(
             f"tile and margin must be multiples of {MULTIPLE} with tile > 2 * margin. "
             f"Received: tile={tile}, margin={margin}"
         )
-    want = network.inputs[0].shape[-1]
+    want = _channels(network)
     h, w, c = image.shape
     if c != want:
         if want == 1 and c == 3 and color_space == "opponent":

@@ -24,6 +24,10 @@ def test_pad_to_multiple():
     np.testing.assert_array_equal(p[:5, :7], x)
     y = np.zeros((32, 48, 1), "float32")
     assert inference.pad_to_multiple(y, 16) is y
+    # A batch pads each image as on its own.
+    batch = np.stack([x, x + 1.0])
+    padded = inference.pad_to_multiple(batch, 16)
+    np.testing.assert_array_equal(padded, np.stack([p, p + 1.0]))
 
 
 def test_any_size_and_known_pixels_unchanged(generator):
@@ -100,10 +104,11 @@ def test_colour_planes_run_as_gray_images(generator):
         out = inference.inpaint_array(generator, image, mask, blend="none", color_space=space)
         np.testing.assert_array_equal(out[~hole], image[~hole])
         fills = [
-            inference._run_generator(generator, np.repeat(planes[..., i : i + 1], 3, -1), mask)
+            inference._run_generator(
+                generator, np.repeat(planes[None, ..., i : i + 1], 3, -1), mask[None]
+            )[0].mean(-1)
             for i in range(3)
         ]
-        fills = [fill.mean(-1) for fill in fills]
         expected = np.clip(inference.from_planes(np.stack(fills, -1), space), 0, 1)
         np.testing.assert_allclose(out[hole], expected[hole], atol=1e-5, err_msg=space)
     # Plane by plane in RGB, swapping colour channels swaps the output's; jointly it does not.
