@@ -192,7 +192,7 @@ def _load_network(spec, channels, precision="float32"):
     if spec is None:
         name = pretrained.denoiser_for(channels)
         try:
-            return name + suffix, pretrained.load(name, precision=precision)
+            return name + suffix, pretrained.load(name, precision=precision, fold_batch_norm=True)
         except pretrained.PretrainedError as e:
             raise BenchmarkError(
                 f"{e} (In this benchmark: --model, --model-gray or --model-color.)"
@@ -204,7 +204,7 @@ def _load_network(spec, channels, precision="float32"):
     if not os.path.exists(path):
         raise BenchmarkError(f"--model path does not exist: {path}")
     try:
-        return label + suffix, training.load_model(path, precision=precision)
+        return label + suffix, training.load_model(path, precision=precision, fold_batch_norm=True)
     except (training.TrainingError, ValueError, OSError) as e:
         raise BenchmarkError(f"Cannot load the model {path}: {e}") from None
 

@@ -130,7 +130,7 @@ def denoise(run_dir, image, out, sigma=None, blind=False, precision="float32", e
 
     inference.check_denoise_request(image, sigma, ensemble)  # before the (slower) model load
     if run_dir is not None:
-        network = training.load_model(run_dir, precision=precision)
+        network = training.load_model(run_dir, precision=precision, fold_batch_norm=True)
     else:
         print("Using the shipped denoisers (hint/weights/, see their model cards)")
         network = pretrained.ShippedDenoisers(precision=precision)

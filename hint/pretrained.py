@@ -117,17 +117,19 @@ def available() -> list[str]:
     return [n for n, e in PRETRAINED.items() if os.path.isfile(os.path.join(WEIGHTS_DIR, e.file))]
 
 
-def load(name: str, precision: str = "float32"):
+def load(name: str, precision: str = "float32", fold_batch_norm: bool = False):
     """Loads a shipped network (a functional backbone) with `safe_mode=True`, uncompiled.
 
     Args:
         name: A key of `PRETRAINED`.
         precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).
             Defaults to `"float32"`.
+        fold_batch_norm: fold a denoiser's batch norms into its convolutions, for inference
+            (see `hint.training.load_model`). Defaults to `False`.
     """
     from hint import training
 
-    return training.load_model(path(name), precision=precision)
+    return training.load_model(path(name), precision=precision, fold_batch_norm=fold_batch_norm)
 
 
 class ShippedDenoisers:
@@ -153,5 +155,5 @@ class ShippedDenoisers:
     def for_channels(self, channels: int):
         name = denoiser_for(1 if channels == 1 else 3)
         if name not in self._models:
-            self._models[name] = load(name, precision=self.precision)
+            self._models[name] = load(name, precision=self.precision, fold_batch_norm=True)
         return self._models[name]

@@ -160,7 +160,9 @@ def load_run_config(run_dir: str) -> config_lib.Config:
     return config_lib.load_config(path)
 
 
-def load_model(run_dir: str, precision: str = "float32") -> keras.Model:
+def load_model(
+    run_dir: str, precision: str = "float32", fold_batch_norm: bool = False
+) -> keras.Model:
     """Loads a run's best network (or a `.keras` file) with `safe_mode=True`.
 
     Args:
@@ -168,15 +170,21 @@ def load_model(run_dir: str, precision: str = "float32") -> keras.Model:
         precision: `"float32"`, or `"mixed_bfloat16"` to compute in bfloat16 (faster on CPUs
             with AVX512-BF16 / AMX; see the README for measured speed and quality). Saved
             networks do not record the precision they were trained in. Defaults to `"float32"`.
+        fold_batch_norm: for inference only: a `DnCNN`'s batch norms are folded into its
+            convolutions (`DnCNN.fold_batch_norm`: the same outputs, faster); other networks
+            are returned as they are. Defaults to `False`.
     """
     check_precision(precision)
     path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise TrainingError(f"No trained generator at {path}: train the run first.")
-    import hint.models  # noqa: F401  (registers the classes the file refers to)
+    import hint.models  # registers the classes the file refers to
 
     with precision_policy(precision):
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        if fold_batch_norm and isinstance(model, hint.models.DnCNN):
+            model = model.fold_batch_norm()  # built here, in the same precision
+        return model
 
 
 def check_precision(precision: str) -> None:

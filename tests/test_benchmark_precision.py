@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/precision_speed.py on tiny denoiser and inpainter configs."""
+"""Smoke tests of benchmarks/precision_speed.py and dncnn_inference_speed.py on tiny models."""
 
 import pytest
 import yaml
@@ -28,3 +28,16 @@ def test_prints_both_precisions_and_the_ratio(task, tmp_path, capsys):
     assert precision_speed.main(["--config", str(path), "--steps", "1", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "float32" in out and "mixed_bfloat16" in out and "speed-up of mixed_bfloat16" in out
+
+
+def test_folding_benchmark_prints_the_ratio_and_difference(tmp_path, capsys):
+    from benchmarks import dncnn_inference_speed
+    from hint.models.dncnn import DnCNN
+
+    path = tmp_path / "tiny.keras"
+    DnCNN(depth=3, filters=4, conditioning="noise_map").save(path)
+    argv = ["--model", str(path), "--size", "32", "--rounds", "2"]
+    assert dncnn_inference_speed.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "as saved" in out and "folded" in out and "speed-up of folding" in out
+    assert float(out.split("largest output difference: ")[1].split()[0]) < 1e-5

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from datasets import image_io
-from hint import commands, config, pretrained, training
+from hint import commands, config, inference, pretrained, training
 from hint.models.dncnn import DnCNN
 
 
@@ -99,6 +99,26 @@ def test_denoise_in_mixed_bfloat16_is_close_to_float32(weights_dir, tmp_path):
     with pytest.raises(training.TrainingError, match="precision must be one of"):
         commands.denoise(None, str(path), str(tmp_path / "x.npy"), sigma=25, precision="half")
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_denoising_runs_the_folded_network(weights_dir, tmp_path):
+    model = save_denoiser(weights_dir, "denoise_gray", 1)
+    bn = model.get_layer("bn_2")
+    bn.moving_mean.assign(np.linspace(-0.2, 0.2, 4).astype("float32"))
+    bn.moving_variance.assign(np.linspace(0.5, 2.0, 4).astype("float32"))
+    model.save(weights_dir / pretrained.PRETRAINED["denoise_gray"].file)
+    for precision in ("float32", "mixed_bfloat16"):
+        network = pretrained.ShippedDenoisers(precision).for_channels(1)
+        assert not network.batch_norm
+        assert network.get_layer("conv_2").dtype_policy.name == precision
+        assert pretrained.load("denoise_gray", precision=precision).batch_norm  # as saved
+    path = weights_dir / pretrained.PRETRAINED["denoise_gray"].file
+    assert not training.load_model(str(path), fold_batch_norm=True).batch_norm
+    noisy = np.random.default_rng(5).uniform(size=(24, 20, 1)).astype("float32")
+    np.save(tmp_path / "n.npy", noisy)
+    (out,) = commands.denoise(None, str(tmp_path / "n.npy"), str(tmp_path / "o.npy"), sigma=25)
+    expected = inference.denoise_array(model, noisy, sigma=25, clip=False)  # .npy: unclipped
+    np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
 
 
 def test_blind_estimates_the_level_for_conditioned_models(weights_dir, tmp_path):

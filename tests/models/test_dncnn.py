@@ -172,9 +172,58 @@ def test_from_preset_rejects_other_types():
         ({"conditioning": "film"}, "Received: conditioning='film'"),
         ({"downsample": "stride"}, "Received: downsample='stride'"),
         ({"prediction": "residual"}, "Received: prediction='residual'"),
+        ({"batch_norm": "yes"}, "Received: batch_norm='yes'"),
     ],
 )
 def test_invalid_arguments(kwargs, ending):
     with pytest.raises(ValueError) as error:
         _tiny(**kwargs)
     assert str(error.value).endswith(ending)
+
+
+def _trained_statistics(model, seed=0):
+    """Moves every batch norm's statistics and affine weights away from their initial values."""
+    rng = np.random.default_rng(seed)
+    for i in range(2, model.depth):
+        bn = model.get_layer(f"bn_{i}")
+        n = bn.gamma.shape[0]
+        bn.gamma.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
+        bn.beta.assign(rng.normal(0, 0.3, n).astype("float32"))
+        bn.moving_mean.assign(rng.normal(0, 0.3, n).astype("float32"))
+        bn.moving_variance.assign(rng.uniform(0.05, 3.0, n).astype("float32"))
+
+
+@pytest.mark.parametrize(
+    ("conditioning", "downsample", "prediction"),
+    [(*OPTIONS[0], "noise"), (*OPTIONS[3], "noise"), (*OPTIONS[3], "clean")],
+)
+def test_fold_batch_norm_gives_the_same_outputs(conditioning, downsample, prediction):
+    model = DnCNN(
+        depth=5,
+        filters=8,
+        image_channels=3,
+        conditioning=conditioning,
+        downsample=downsample,
+        prediction=prediction,
+    )
+    _trained_statistics(model)
+    inputs = _inputs(model, 2, 13, 18)
+    folded = model.fold_batch_norm()
+    assert isinstance(folded, DnCNN) and not folded.batch_norm and model.batch_norm
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+    assert all(folded.get_layer(f"conv_{i}").use_bias for i in range(2, 5))
+    expected = keras.ops.convert_to_numpy(model(inputs, training=False))
+    out = keras.ops.convert_to_numpy(folded(inputs, training=False))
+    assert np.abs(expected - inputs["image"]).max() > 1e-2  # the statistics matter
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+    # Inference-only: training mode would use batch statistics, so they differ there.
+    batch = keras.ops.convert_to_numpy(model(inputs, training=True))
+    assert not np.allclose(batch, expected, atol=1e-3)
+    assert folded.fold_batch_norm() is folded
+    assert DnCNN.from_config(folded.get_config()).batch_norm is False
+
+
+def test_without_batch_norm_layer_checks():
+    model = _tiny(image_channels=3, conditioning="noise_map", batch_norm=False)
+    assert model.get_layer("conv_2").use_bias
+    check_layer(model, _inputs(model, 2, 12, 10), (2, 12, 10, 3), atol=1e-5)
