@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -353,8 +354,15 @@ def test_denoiser_signatures_match_keras(tmp_path, conditioned):
         conditioning="noise_map" if conditioned else "none",
         downsample="pixel_unshuffle" if conditioned else "none",
     )
+    bn = net.get_layer("bn_2")
+    bn.moving_mean.assign(np.linspace(-0.1, 0.1, 4).astype("float32"))
+    bn.moving_variance.assign(np.linspace(0.5, 2.0, 4).astype("float32"))
     version_dir = export.export_model(net, str(tmp_path), name="dn", task="denoise")
     loaded = tf.saved_model.load(version_dir)
+    # The served graph has the batch norm folded in; the .keras beside it is the model as trained.
+    assert not any("moving_mean" in v.name for v in loaded.variables)
+    kept = keras.saving.load_model(export.keras_path(str(tmp_path / "dn"), "dn", 1))
+    assert kept.batch_norm
     rng = np.random.default_rng(4)
     for h, w in SIZES:
         noisy = (0.5 + rng.normal(0, 0.3, size=(2, h, w, 1))).astype("float32")  # leaves [0, 1]
