@@ -35,6 +35,7 @@ from datasets import image_io, masks, pipelines, sources
 from hint import config as config_lib
 from hint import distribute_compat
 from hint import losses as hint_losses
+from hint.models.dncnn import DnCNN
 from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
 
@@ -451,9 +452,13 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
     """Transfer learning ("HINT Initial"): copies weights from a run or a `.keras` file.
 
     A run directory gives its best generator and, when this run has a discriminator, the
-    source run's last discriminator too (`load_discriminator`).
+    source run's last discriminator too (`load_discriminator`). A `DnCNN` without batch norm
+    starts from a batch-normed source folded (`DnCNN.fold_batch_norm`): the same function,
+    then trained as it is run at inference.
     """
     source = load_model(path)
+    if isinstance(generator, DnCNN) and not generator.batch_norm:
+        source = source.fold_batch_norm() if isinstance(source, DnCNN) else source
     try:
         generator.set_weights(source.get_weights())
     except ValueError as e:

@@ -156,6 +156,25 @@ def test_init_from_pretrained(weights_dir, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_init_from_a_batch_normed_model_without_batch_norm_folds_it(weights_dir):
+    source = save_denoiser(weights_dir, "denoise_gray", 1)
+    bn = source.get_layer("bn_2")
+    bn.moving_mean.assign(np.linspace(-0.2, 0.2, 4).astype("float32"))
+    bn.gamma.assign(np.linspace(0.5, 1.5, 4).astype("float32"))
+    source.save(weights_dir / "denoise_gray.keras")
+    overrides = ["task=denoise", "data.channels=1", "model.type=DnCNN", "model.depth=3"]
+    overrides += ["model.filters=4", "model.conditioning=noise_map", "model.init_from=pretrained"]
+    cfg = config.load_config(None, [*overrides, "model.batch_norm=false"])
+    backbone = training.build_denoiser(cfg).backbone
+    assert not backbone.batch_norm
+    x = {
+        "image": np.random.default_rng(1).uniform(size=(2, 16, 16, 1)).astype("float32"),
+        "noise_level": np.full((2, 16, 16, 1), 0.1, "float32"),
+    }
+    expected = source(x, training=False).numpy()
+    np.testing.assert_allclose(backbone(x, training=True).numpy(), expected, atol=1e-5)
+
+
 def test_init_from_pretrained_missing_is_a_training_error(weights_dir):
     cfg = config.load_config(None, ["model.init_from=pretrained"])
     with pytest.raises(training.TrainingError, match="init_from=pretrained.*not in this"):
