@@ -454,11 +454,13 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
     A run directory gives its best generator and, when this run has a discriminator, the
     source run's last discriminator too (`load_discriminator`). A `DnCNN` without batch norm
     starts from a batch-normed source folded (`DnCNN.fold_batch_norm`): the same function,
-    then trained as it is run at inference.
+    then trained as it is run at inference; from a shallower source, with identity layers
+    inserted (`DnCNN.deepened`, Net2DeeperNet), again the same function.
     """
     source = load_model(path)
-    if isinstance(generator, DnCNN) and not generator.batch_norm:
-        source = source.fold_batch_norm() if isinstance(source, DnCNN) else source
+    if isinstance(generator, DnCNN) and not generator.batch_norm and isinstance(source, DnCNN):
+        if source.depth <= generator.depth:
+            source = source.deepened(generator.depth)  # folded, and deepened if shallower
     try:
         generator.set_weights(source.get_weights())
     except ValueError as e:

@@ -156,7 +156,7 @@ def test_init_from_pretrained(weights_dir, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_init_from_a_batch_normed_model_without_batch_norm_folds_it(weights_dir):
+def test_init_from_without_batch_norm_folds_and_deepens_the_source(weights_dir):
     source = save_denoiser(weights_dir, "denoise_gray", 1)
     bn = source.get_layer("bn_2")
     bn.moving_mean.assign(np.linspace(-0.2, 0.2, 4).astype("float32"))
@@ -173,6 +173,15 @@ def test_init_from_a_batch_normed_model_without_batch_norm_folds_it(weights_dir)
     }
     expected = source(x, training=False).numpy()
     np.testing.assert_allclose(backbone(x, training=True).numpy(), expected, atol=1e-5)
+    # A deeper one starts from it with identity layers inserted: the same function again.
+    deeper = training.build_denoiser(
+        config.load_config(None, [*overrides, "model.depth=5", "model.batch_norm=false"])
+    )
+    assert deeper.backbone.depth == 5
+    np.testing.assert_allclose(deeper.backbone(x, training=True).numpy(), expected, atol=1e-5)
+    # A batch-normed network of another depth cannot take the weights: a clear error.
+    with pytest.raises(training.TrainingError, match="does not match this model"):
+        training.build_denoiser(config.load_config(None, [*overrides, "model.depth=5"]))
 
 
 def test_init_from_pretrained_missing_is_a_training_error(weights_dir):

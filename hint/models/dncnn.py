@@ -229,6 +229,49 @@ class DnCNN(keras.Model):
             )
         return folded
 
+    def deepened(self, depth):
+        """An equivalent `DnCNN(batch_norm=False)` of greater `depth`, for further training.
+
+        Net2DeeperNet (Chen, Goodfellow, Shlens, ICLR 2016): the new middle layers, spread
+        evenly between the trained ones, start as identities (a centre-tap identity kernel, zero
+        bias), which a ReLU after a ReLU leaves unchanged, so the deeper network computes
+        exactly this one's function and training continues from it with a larger receptive
+        field. Batch-normed networks are folded first (`fold_batch_norm`).
+
+        Args:
+            depth: the new number of convolution layers, at least this model's depth.
+
+        Returns:
+            A new `DnCNN` built in the current dtype policy, or this model (folded) when
+            `depth` equals its depth.
+        """
+        source = self.fold_batch_norm()
+        if not _is_positive_int(depth) or depth < self.depth:
+            raise ValueError(
+                f"`depth` must be an int >= this model's depth ({self.depth}). "
+                f"Received: depth={depth!r}"
+            )
+        if depth == self.depth:
+            return source
+        deeper = DnCNN(**{**self.get_config(), "depth": depth, "batch_norm": False})
+        middle = depth - 2
+        # Trained layers at evenly spread positions (a step of at least 1: distinct when rounded).
+        kept = {int(k) for k in np.round(np.linspace(0, middle - 1, self.depth - 2))}
+        identity = np.zeros((3, 3, self.filters, self.filters), "float32")
+        identity[1, 1] = np.eye(self.filters, dtype="float32")
+        zero = np.zeros(self.filters, "float32")
+        trained = iter(range(2, self.depth))
+        deeper.get_layer("conv_1").set_weights(source.get_layer("conv_1").get_weights())
+        for k in range(middle):
+            target = deeper.get_layer(f"conv_{k + 2}")
+            if k in kept:
+                target.set_weights(source.get_layer(f"conv_{next(trained)}").get_weights())
+            else:
+                target.set_weights([identity, zero])
+        tail = source.get_layer(f"conv_{self.depth}").get_weights()
+        deeper.get_layer(f"conv_{depth}").set_weights(tail)
+        return deeper
+
     def noise_model(self):
         """A model sharing this one's layers that returns the noise estimate (input - output)."""
         if self.prediction == "clean":

@@ -227,3 +227,34 @@ def test_without_batch_norm_layer_checks():
     model = _tiny(image_channels=3, conditioning="noise_map", batch_norm=False)
     assert model.get_layer("conv_2").use_bias
     check_layer(model, _inputs(model, 2, 12, 10), (2, 12, 10, 3), atol=1e-5)
+
+
+def test_deepened_computes_the_same_function_with_identity_layers():
+    model = DnCNN(depth=5, filters=8, conditioning="noise_map")
+    _trained_statistics(model)
+    inputs = _inputs(model, 2, 14, 12)
+    expected = keras.ops.convert_to_numpy(model(inputs, training=False))
+    deeper = model.deepened(9)
+    assert (deeper.depth, deeper.batch_norm, model.depth) == (9, False, 5)
+    # Trained as it runs: training mode gives the inference outputs too (no batch statistics).
+    out = keras.ops.convert_to_numpy(deeper(inputs, training=True))
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+    folded = model.fold_batch_norm()
+    identity = np.zeros((3, 3, 8, 8), "float32")
+    identity[1, 1] = np.eye(8)
+    kinds = []
+    for i in range(2, 9):
+        kernel = keras.ops.convert_to_numpy(deeper.get_layer(f"conv_{i}").kernel)
+        kinds.append("I" if np.array_equal(kernel, identity) else "T")
+    # The three trained (T) middle layers keep their order, first and last at the ends.
+    assert "".join(kinds) == "TIITIIT"
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(deeper.get_layer("conv_5").kernel),
+        keras.ops.convert_to_numpy(folded.get_layer("conv_3").kernel),
+    )
+    # Every layer of a deepened network trains (non-zero gradients), and it round-trips.
+    fresh = _tiny(conditioning="noise_map").deepened(6)
+    check_layer(fresh, _inputs(fresh, 2, 12, 10), (2, 12, 10, 1), atol=1e-5)
+    assert model.deepened(5).batch_norm is False
+    with pytest.raises(ValueError, match=r"Received: depth=4$"):
+        model.deepened(4)
