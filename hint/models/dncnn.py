@@ -196,14 +196,15 @@ class DnCNN(keras.Model):
         self.batch_norm = batch_norm
 
     def fold_batch_norm(self):
-        """An equivalent `DnCNN(batch_norm=False)` for inference, built in the current policy.
+        """An equivalent `DnCNN(batch_norm=False)`, built in the current dtype policy.
 
         Each batch norm, with its moving statistics, is folded into the convolution before it:
         `conv(x) * s + (beta - mean * s)` with `s = gamma / sqrt(variance + epsilon)` becomes one
-        convolution with a bias, so inference makes one pass over each layer's activations
-        where conv, batch norm and ReLU made three (about 10 % of a 15 x 48 network's time on
-        a CPU; `benchmarks/dncnn_inference_speed.py`). Outputs match `training=False` ones to
-        float rounding. The copy is for inference: its statistics are fixed.
+        convolution with a bias, so inference skips an elementwise pass per layer: 1.21x faster
+        in float32 and 1.81x in bfloat16 for a 15 x 48 network on 512 x 512 images here
+        (`benchmarks/dncnn_inference_speed.py`). Outputs match `training=False` ones to float
+        rounding. Trained further (`model.batch_norm: false` with `model.init_from`), the copy
+        learns as it runs at inference, with no batch statistics.
 
         Returns:
             A new `DnCNN`, or this model when it has no batch norm.
