@@ -35,7 +35,6 @@ from datasets import image_io, masks, pipelines, sources
 from hint import config as config_lib
 from hint import distribute_compat
 from hint import losses as hint_losses
-from hint.models.dncnn import DnCNN
 from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
 
@@ -457,10 +456,16 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
     then trained as it is run at inference; from a shallower source, with identity layers
     inserted (`DnCNN.deepened`, Net2DeeperNet), again the same function.
     """
+    from hint.models import DnCNN
+
     source = load_model(path)
-    if isinstance(generator, DnCNN) and not generator.batch_norm and isinstance(source, DnCNN):
-        if source.depth <= generator.depth:
-            source = source.deepened(generator.depth)  # folded, and deepened if shallower
+    if (
+        isinstance(generator, DnCNN)
+        and isinstance(source, DnCNN)
+        and not generator.batch_norm
+        and source.depth <= generator.depth
+    ):
+        source = source.deepened(generator.depth)  # folded, and deepened if shallower
     try:
         generator.set_weights(source.get_weights())
     except ValueError as e:

@@ -246,12 +246,12 @@ class DnCNN(keras.Model):
             A new `DnCNN` built in the current dtype policy, or this model (folded) when
             `depth` equals its depth.
         """
-        source = self.fold_batch_norm()
         if not _is_positive_int(depth) or depth < self.depth:
             raise ValueError(
                 f"`depth` must be an int >= this model's depth ({self.depth}). "
                 f"Received: depth={depth!r}"
             )
+        source = self.fold_batch_norm()
         if depth == self.depth:
             return source
         deeper = DnCNN(**{**self.get_config(), "depth": depth, "batch_norm": False})
