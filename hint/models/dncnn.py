@@ -132,7 +132,7 @@ class DnCNN(keras.Model):
         out_channels = image_channels * (UNSHUFFLE_FACTOR**2 if unshuffle else 1)
 
         # === Layers ===
-        def conv(units, use_bias, name):
+        def conv(units, use_bias, name, dtype=None):
             return keras.layers.Conv2D(
                 units,
                 3,
@@ -140,6 +140,7 @@ class DnCNN(keras.Model):
                 use_bias=use_bias,
                 kernel_initializer=keras.initializers.Orthogonal(gain=0.2),
                 name=name,
+                dtype=dtype,
             )
 
         head = conv(filters, True, "conv_1")
@@ -153,7 +154,9 @@ class DnCNN(keras.Model):
             for i in range(2, depth)
         ]
         clean = prediction == "clean"
-        tail = conv(out_channels, clean, f"conv_{depth}")
+        # Under a mixed policy the output stays float32: a bfloat16 output (8-bit mantissa)
+        # would round the image itself, an error of up to 2e-3 at 0.5.
+        tail = conv(out_channels, clean, f"conv_{depth}", dtype="float32")
 
         # === Functional Model ===
         image = keras.Input(shape=(None, None, image_channels), name="image")
@@ -178,11 +181,13 @@ class DnCNN(keras.Model):
             x = keras.layers.ReLU(name=f"relu_{i}")(bn_i(x) if bn_i else x)
         estimate = tail(x)
         if unshuffle:
-            estimate = PixelShuffle(UNSHUFFLE_FACTOR, name="estimate")([estimate, image])
+            estimate = PixelShuffle(UNSHUFFLE_FACTOR, name="estimate", dtype="float32")(
+                [estimate, image]
+            )
         if clean:
-            denoised = keras.layers.Identity(name="denoised")(estimate)
+            denoised = keras.layers.Identity(name="denoised", dtype="float32")(estimate)
         else:
-            denoised = keras.layers.Subtract(name="denoised")([image, estimate])
+            denoised = keras.layers.Subtract(name="denoised", dtype="float32")([image, estimate])
 
         super().__init__(inputs=inputs, outputs=denoised, **kwargs)
 

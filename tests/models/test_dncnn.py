@@ -69,6 +69,26 @@ def test_residual_formulation(conditioning, downsample):
 
 
 @pytest.mark.parametrize("downsample", ["none", "pixel_unshuffle"])
+def test_mixed_precision_keeps_the_image_in_float32(downsample):
+    # Under mixed_bfloat16 the hidden layers compute in bfloat16 but the output path does not:
+    # a bfloat16 subtraction would round the image itself (8-bit mantissa).
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = _tiny(conditioning="noise_map", downsample=downsample)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert model.get_layer("conv_2").compute_dtype == "bfloat16"
+    last = model.get_layer(f"conv_{model.depth}")
+    assert last.compute_dtype == "float32"
+    inputs = _inputs(model, 1, 16, 16)
+    last.kernel.assign(np.zeros(last.kernel.shape, np.float32))
+    out = model(inputs)
+    assert out.dtype == "float32"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), inputs["image"])
+
+
+@pytest.mark.parametrize("downsample", ["none", "pixel_unshuffle"])
 def test_clean_prediction(downsample):
     model = _tiny(image_channels=3, downsample=downsample, prediction="clean")
     inputs = _inputs(model, 2, 11, 13)
