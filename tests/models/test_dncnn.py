@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from hint.models import DnCNN, get_preset
+from hint.training import precision_policy
 from tests.layer_checks import check_layer
 
 OPTIONS = [
@@ -72,12 +73,8 @@ def test_residual_formulation(conditioning, downsample):
 def test_mixed_precision_keeps_the_image_in_float32(downsample):
     # Under mixed_bfloat16 the hidden layers compute in bfloat16 but the output path does not:
     # a bfloat16 subtraction would round the image itself (8-bit mantissa).
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
+    with precision_policy("mixed_bfloat16"):
         model = _tiny(conditioning="noise_map", downsample=downsample)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     assert model.get_layer("conv_2").compute_dtype == "bfloat16"
     last = model.get_layer(f"conv_{model.depth}")
     assert last.compute_dtype == "float32"
