@@ -30,6 +30,7 @@ from hint.config import (
     INPAINT_COLOR_SPACE,
     INPAINT_COLOR_SPACES,
 )
+from hint.layers.color_planes import PLANE_SCALE, plane_transform
 
 # HINT downsamples 3 times and SCAL pools the latent by 2 more: sizes must divide by 16.
 MULTIPLE = 16
@@ -147,42 +148,22 @@ def _dihedral_mean(run, *arrays: np.ndarray) -> np.ndarray:
     return total / np.float32(8.0)
 
 
-# An orthonormal opponent colour transform (rows: the channel sum, then two colour differences,
-# each of unit norm), so white noise of level sigma in R, G, B stays white, of level sigma, in
-# every plane.
-_OPPONENT = np.array(
-    [
-        [1.0 / np.sqrt(3.0)] * 3,
-        [1.0 / np.sqrt(2.0), 0.0, -1.0 / np.sqrt(2.0)],
-        [1.0 / np.sqrt(6.0), -2.0 / np.sqrt(6.0), 1.0 / np.sqrt(6.0)],
-    ],
-    np.float32,
-)
-
-
-_ROOT3 = np.float32(np.sqrt(3.0))
-
-
 def to_planes(image: np.ndarray, color_space: str) -> np.ndarray:
     """A colour image [H, W, 3] as three gray planes [H, W, 3], each in about [0, 1].
 
     `"rgb"`: R, G and B themselves. `"opponent"`: the channel mean, then the two colour
-    differences of `_OPPONENT` (in about [-0.8, 0.8]) centred on 0.5, so every plane lies in the
-    range of training images. `from_planes` undoes it.
+    differences of an orthonormal opponent transform (in about [-0.8, 0.8]) centred on 0.5, so
+    every plane lies in the range of training images (`hint.layers.ColorPlanes`, which does the
+    same inside a network). `from_planes` undoes it.
     """
-    image = image.astype(np.float32)
-    if color_space == "rgb":
-        return image
-    planes = image @ _OPPONENT.T
-    return np.concatenate([planes[..., :1] / _ROOT3, planes[..., 1:] + np.float32(0.5)], -1)
+    forward, offset = plane_transform(color_space)
+    return image.astype(np.float32) @ forward + offset
 
 
 def from_planes(planes: np.ndarray, color_space: str) -> np.ndarray:
     """The colour image [H, W, 3] whose `to_planes(., color_space)` is `planes`."""
-    if color_space == "rgb":
-        return planes
-    opponent = np.concatenate([planes[..., :1] * _ROOT3, planes[..., 1:] - np.float32(0.5)], -1)
-    return opponent @ _OPPONENT
+    forward, offset = plane_transform(color_space)
+    return (planes - offset) @ np.linalg.inv(forward).astype(np.float32)
 
 
 def _padded(side: int) -> int:
@@ -602,7 +583,7 @@ def _denoise_opponent(network, image, sigma, tile, margin, clip):
     planes = to_planes(image, "opponent")
     # The first plane, the channel mean, has noise sigma / sqrt(3), which a noise-conditioned
     # network is told; the orthonormal differences keep sigma.
-    levels = [None] * 3 if sigma is None else [sigma / float(_ROOT3), sigma, sigma]
+    levels = [None] * 3 if sigma is None else [sigma * float(k) for k in PLANE_SCALE["opponent"]]
     out = [
         denoise_array(network, planes[..., i : i + 1], levels[i], tile, margin, clip=False)
         for i in range(3)

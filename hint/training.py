@@ -454,11 +454,19 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
     source run's last discriminator too (`load_discriminator`). A `DnCNN` without batch norm
     starts from a batch-normed source folded (`DnCNN.fold_batch_norm`): the same function,
     then trained as it is run at inference; from a shallower source, with identity layers
-    inserted (`DnCNN.deepened`, Net2DeeperNet), again the same function.
+    inserted (`DnCNN.deepened`, Net2DeeperNet), again the same function. A
+    `CrossPlaneDnCNN` starts from a gray `DnCNN` as that network run on the opponent colour
+    planes (`CrossPlaneDnCNN.load_gray`).
     """
-    from hint.models import DnCNN
+    from hint.models import CrossPlaneDnCNN, DnCNN
 
     source = load_model(path)
+    if isinstance(generator, CrossPlaneDnCNN) and isinstance(source, DnCNN):
+        try:
+            generator.load_gray(source)
+        except ValueError as e:
+            raise TrainingError(f"model.init_from={path}: {e}") from None
+        return
     if (
         isinstance(generator, DnCNN)
         and isinstance(source, DnCNN)

@@ -184,6 +184,26 @@ def test_init_from_without_batch_norm_folds_and_deepens_the_source(weights_dir):
         training.build_denoiser(config.load_config(None, [*overrides, "model.depth=5"]))
 
 
+def test_a_colour_plane_network_starts_from_a_gray_one(tmp_path):
+    gray = DnCNN(depth=3, filters=4, conditioning="noise_map")
+    gray.save(tmp_path / "gray.keras")
+    overrides = ["task=denoise", "data.channels=3", "model.type=CrossPlaneDnCNN"]
+    overrides += ["model.depth=4", "model.conditioning=noise_map", "model.mix_every=2"]
+    cfg = config.load_config(
+        None, [*overrides, "model.filters=4", f"model.init_from={tmp_path / 'gray.keras'}"]
+    )
+    backbone = training.build_denoiser(cfg).backbone
+    noisy = np.random.default_rng(2).uniform(size=(20, 18, 3)).astype("float32")
+    expected = inference.denoise_array(gray, noisy, 25.0, color_space="opponent")
+    np.testing.assert_allclose(inference.denoise_array(backbone, noisy, 25.0), expected, atol=1e-5)
+    with pytest.raises(training.TrainingError, match="init_from=.*filters"):
+        training.build_denoiser(
+            config.load_config(
+                None, [*overrides, "model.filters=8", f"model.init_from={tmp_path / 'gray.keras'}"]
+            )
+        )
+
+
 def test_init_from_pretrained_missing_is_a_training_error(weights_dir):
     cfg = config.load_config(None, ["model.init_from=pretrained"])
     with pytest.raises(training.TrainingError, match="init_from=pretrained.*not in this"):

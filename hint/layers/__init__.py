@@ -1,5 +1,7 @@
-"""Keras layers of the HINT inpainting transformer."""
+"""Keras layers: those of the HINT inpainting transformer, and the denoisers' colour planes."""
 
+from hint.layers.color_planes import ColorPlanes
+from hint.layers.cross_plane_mixing import CrossPlaneMixing
 from hint.layers.gated_embedding import GatedEmbedding
 from hint.layers.gated_ffn import GatedFeedForward
 from hint.layers.layer_norm import LayerNorm
@@ -9,6 +11,8 @@ from hint.layers.sandwich_block import SandwichBlock
 from hint.layers.scal import SCAL
 
 __all__ = [
+    "ColorPlanes",
+    "CrossPlaneMixing",
     "GatedEmbedding",
     "GatedFeedForward",
     "LayerNorm",

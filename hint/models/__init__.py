@@ -1,5 +1,6 @@
 """Keras models of HINT: the generator backbone, the discriminator and named presets."""
 
+from hint.models.cross_plane_dncnn import CrossPlaneDnCNN
 from hint.models.dncnn import DnCNN
 from hint.models.hint_backbone import HINTBackbone
 from hint.models.patch_discriminator import PatchDiscriminator
@@ -7,6 +8,7 @@ from hint.models.presets import PRESETS, get_preset, preset_names
 from hint.models.tunable_cnn import TunableCNN
 
 __all__ = [
+    "CrossPlaneDnCNN",
     "DnCNN",
     "HINTBackbone",
     "PRESETS",

@@ -1,0 +1,187 @@
+"""A colour DnCNN whose convolutions are shared by the opponent colour planes."""
+
+import keras
+import numpy as np
+
+from hint.layers.color_planes import COLOR_SPACES, ColorPlanes
+from hint.layers.cross_plane_mixing import CrossPlaneMixing
+from hint.models.dncnn import CONDITIONINGS, DnCNN, _is_positive_int
+
+
+@keras.saving.register_keras_serializable(package="hint")
+class CrossPlaneDnCNN(keras.Model):
+    """A colour denoiser: one gray DnCNN run on the three colour planes, which talk to each other.
+
+    The colour image is split into three gray planes, by default those of CBM3D's orthonormal
+    opponent transform (the channel mean and two colour differences, `ColorPlanes`), folded
+    into the batch. A DnCNN without batch norm (conv + ReLU, `depth - 2` times conv + bias +
+    ReLU, a conv to the noise estimate) runs on every plane with the same weights, and after
+    every `mix_every`-th hidden convolution a `CrossPlaneMixing` adds to each plane's features
+    a learned 1x1 map of all three planes' features, before the ReLU. The planes' noise
+    estimates are subtracted (residual learning) and the planes mapped back to RGB.
+
+    The mixing kernels start at zero, so a model that takes a trained gray DnCNN's weights
+    (`load_gray`) computes exactly what that gray network computes when run plane by plane in
+    the opponent space (`hint.inference.denoise_array(..., color_space="opponent")`); trained
+    on colour images it then learns what the planes tell about each other (the luminance
+    edges about the chroma ones, as CBM3D's grouping on luminance does) and per-plane
+    adjustments of the shared filters. With `mix_every=4` and 25 layers the six mixing layers
+    add 5% to the multiply-adds.
+
+    Inputs: `{"image": (B, H, W, 3)}` and, with `conditioning="noise_map"`, `{"noise_level":
+    (B, H, W, 1)}`, the per-pixel noise standard deviation of the colour image in [0, 1] units
+    (each plane is given its own level, `ColorPlanes(mode="noise_level")`). Output (named
+    `denoised`): (B, H, W, 3), not clipped, float32 under a mixed precision policy.
+
+    Args:
+        depth: Number of convolution layers, at least 3. Defaults to `20`.
+        filters: Channels of the hidden layers. Defaults to `64`.
+        conditioning: `"none"` (blind) or `"noise_map"` (FFDNet-style noise level input).
+            Defaults to `"none"`.
+        color_space: The planes: `"opponent"` or `"rgb"`. Defaults to `"opponent"`.
+        mix_every: A `CrossPlaneMixing` after hidden convolutions `mix_every`, `2 * mix_every`,
+            ... (of `conv_2` to `conv_{depth - 1}`). Defaults to `4`.
+        **kwargs: Base model keyword arguments, such as `name` and `dtype`.
+
+    Example:
+
+    >>> gray = DnCNN(depth=17, filters=64, batch_norm=False)  # e.g. a trained gray denoiser
+    >>> color = CrossPlaneDnCNN(depth=17, filters=64)
+    >>> color.load_gray(gray)  # the gray network on opponent planes, until trained further
+    >>> color({"image": np.random.rand(1, 33, 31, 3).astype("float32")}).shape
+    TensorShape([1, 33, 31, 3])
+
+    References:
+
+    - [Zhang et al., 2017. Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image
+      Denoising](https://arxiv.org/abs/1608.03981), IEEE TIP 26(7).
+    - Dabov, Foi, Katkovnik, Egiazarian, 2007. Color image denoising via sparse 3D
+      collaborative filtering with grouping constraint in luminance-chrominance space, ICIP.
+    """
+
+    def __init__(
+        self,
+        depth=20,
+        filters=64,
+        conditioning="none",
+        color_space="opponent",
+        mix_every=4,
+        **kwargs,
+    ):
+        if not _is_positive_int(depth) or depth < 3:
+            raise ValueError(f"`depth` must be an int >= 3. Received: depth={depth!r}")
+        if not _is_positive_int(filters):
+            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(
+                f"`conditioning` must be one of {CONDITIONINGS}. "
+                f"Received: conditioning={conditioning!r}"
+            )
+        if color_space not in COLOR_SPACES:
+            raise ValueError(
+                f"`color_space` must be one of {COLOR_SPACES}. "
+                f"Received: color_space={color_space!r}"
+            )
+        if not _is_positive_int(mix_every):
+            raise ValueError(
+                f"`mix_every` must be a positive int. Received: mix_every={mix_every!r}"
+            )
+
+        # === Layers ===
+        def conv(units, use_bias, name, dtype=None):
+            return keras.layers.Conv2D(
+                units,
+                3,
+                padding="same",
+                use_bias=use_bias,
+                kernel_initializer=keras.initializers.Orthogonal(gain=0.2),
+                name=name,
+                dtype=dtype,
+            )
+
+        convs = [conv(filters, True, f"conv_{i}") for i in range(1, depth)]
+        # Float32 under a mixed policy: a bfloat16 noise estimate would round the image.
+        tail = conv(1, False, f"conv_{depth}", dtype="float32")
+        mixing = {
+            i: CrossPlaneMixing(3, name=f"mix_{i}") for i in range(2, depth) if i % mix_every == 0
+        }
+
+        # === Functional Model ===
+        image = keras.Input(shape=(None, None, 3), name="image")
+        inputs = {"image": image}
+        planes = ColorPlanes(color_space, "to_planes", name="planes", dtype="float32")(image)
+        x = planes
+        if conditioning == "noise_map":
+            noise_level = keras.Input(shape=(None, None, 1), name="noise_level")
+            inputs["noise_level"] = noise_level
+            level = ColorPlanes(color_space, "noise_level", name="plane_noise_level")(noise_level)
+            x = keras.layers.Concatenate(name="network_input")([x, level])
+        for i, conv_i in enumerate(convs, start=1):
+            x = conv_i(x)
+            if i in mixing:
+                x = mixing[i](x)
+            x = keras.layers.ReLU(name=f"relu_{i}")(x)
+        clean_planes = keras.layers.Subtract(name="clean_planes", dtype="float32")(
+            [planes, tail(x)]
+        )
+        denoised = ColorPlanes(color_space, "from_planes", name="denoised", dtype="float32")(
+            clean_planes
+        )
+
+        super().__init__(inputs=inputs, outputs=denoised, **kwargs)
+
+        # === Config ===
+        self.depth = depth
+        self.filters = filters
+        self.image_channels = 3
+        self.conditioning = conditioning
+        self.color_space = color_space
+        self.mix_every = mix_every
+
+    def load_gray(self, gray):
+        """Copies a gray `DnCNN`'s convolutions into the shared trunk; zeroes the mixing.
+
+        Afterwards this model computes what `gray` computes on each colour plane (to float
+        rounding). A batch-normed gray network is folded first and a shallower one deepened
+        with identity layers (`DnCNN.deepened`), which leave its function unchanged.
+
+        Args:
+            gray: a `DnCNN` with one image channel, no pixel-unshuffle, noise prediction, the
+                same `filters` and `conditioning` as this model and at most its `depth`.
+        """
+        wanted = {
+            "image_channels": 1,
+            "downsample": "none",
+            "prediction": "noise",
+            "filters": self.filters,
+            "conditioning": self.conditioning,
+        }
+        if not isinstance(gray, DnCNN):
+            raise ValueError(f"`gray` must be a DnCNN. Received: gray={type(gray).__name__}")
+        wrong = {k: getattr(gray, k) for k, v in wanted.items() if getattr(gray, k) != v}
+        if wrong or gray.depth > self.depth:
+            raise ValueError(
+                f"`gray` must be a DnCNN with {wanted} and depth <= {self.depth}. "
+                f"Received: gray with {wrong or {'depth': gray.depth}}"
+            )
+        source = gray.deepened(self.depth)
+        for i in range(1, self.depth + 1):
+            self.get_layer(f"conv_{i}").set_weights(source.get_layer(f"conv_{i}").get_weights())
+        for layer in self.layers:
+            if isinstance(layer, CrossPlaneMixing):
+                layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "depth": self.depth,
+            "filters": self.filters,
+            "conditioning": self.conditioning,
+            "color_space": self.color_space,
+            "mix_every": self.mix_every,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
