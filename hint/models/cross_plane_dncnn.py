@@ -5,7 +5,7 @@ import numpy as np
 
 from hint.layers.color_planes import COLOR_SPACES, ColorPlanes
 from hint.layers.cross_plane_mixing import CrossPlaneMixing
-from hint.models.dncnn import CONDITIONINGS, DnCNN, _is_positive_int
+from hint.models.dncnn import DnCNN, _is_positive_int, check_trunk_arguments, trunk_conv
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -68,15 +68,7 @@ class CrossPlaneDnCNN(keras.Model):
         mix_every=4,
         **kwargs,
     ):
-        if not _is_positive_int(depth) or depth < 3:
-            raise ValueError(f"`depth` must be an int >= 3. Received: depth={depth!r}")
-        if not _is_positive_int(filters):
-            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
-        if conditioning not in CONDITIONINGS:
-            raise ValueError(
-                f"`conditioning` must be one of {CONDITIONINGS}. "
-                f"Received: conditioning={conditioning!r}"
-            )
+        check_trunk_arguments(depth, filters, conditioning, min_depth=3)
         if color_space not in COLOR_SPACES:
             raise ValueError(
                 f"`color_space` must be one of {COLOR_SPACES}. "
@@ -88,20 +80,9 @@ class CrossPlaneDnCNN(keras.Model):
             )
 
         # === Layers ===
-        def conv(units, use_bias, name, dtype=None):
-            return keras.layers.Conv2D(
-                units,
-                3,
-                padding="same",
-                use_bias=use_bias,
-                kernel_initializer=keras.initializers.Orthogonal(gain=0.2),
-                name=name,
-                dtype=dtype,
-            )
-
-        convs = [conv(filters, True, f"conv_{i}") for i in range(1, depth)]
+        convs = [trunk_conv(filters, True, f"conv_{i}") for i in range(1, depth)]
         # Float32 under a mixed policy: a bfloat16 noise estimate would round the image.
-        tail = conv(1, False, f"conv_{depth}", dtype="float32")
+        tail = trunk_conv(1, False, f"conv_{depth}", dtype="float32")
         mixing = {
             i: CrossPlaneMixing(3, name=f"mix_{i}") for i in range(2, depth) if i % mix_every == 0
         }

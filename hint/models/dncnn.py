@@ -19,6 +19,32 @@ def _is_positive_int(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+def check_trunk_arguments(depth, filters, conditioning, min_depth=2):
+    """Validates the arguments DnCNN-style networks share; a `ValueError` naming the bad one."""
+    if not _is_positive_int(depth) or depth < min_depth:
+        raise ValueError(f"`depth` must be an int >= {min_depth}. Received: depth={depth!r}")
+    if not _is_positive_int(filters):
+        raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(
+            f"`conditioning` must be one of {CONDITIONINGS}. "
+            f"Received: conditioning={conditioning!r}"
+        )
+
+
+def trunk_conv(units, use_bias, name, dtype=None):
+    """A DnCNN 3x3 convolution: "same" zero padding, orthogonal kernel with gain 0.2 (KAIR)."""
+    return keras.layers.Conv2D(
+        units,
+        3,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=keras.initializers.Orthogonal(gain=0.2),
+        name=name,
+        dtype=dtype,
+    )
+
+
 @keras.saving.register_keras_serializable(package="hint")
 class DnCNN(keras.Model):
     """DnCNN denoiser as a functional Keras model.
@@ -105,18 +131,10 @@ class DnCNN(keras.Model):
         batch_norm=True,
         **kwargs,
     ):
-        if not _is_positive_int(depth) or depth < 2:
-            raise ValueError(f"`depth` must be an int >= 2. Received: depth={depth!r}")
-        if not _is_positive_int(filters):
-            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
+        check_trunk_arguments(depth, filters, conditioning)
         if image_channels not in (1, 3) or isinstance(image_channels, bool):
             raise ValueError(
                 f"`image_channels` must be 1 or 3. Received: image_channels={image_channels!r}"
-            )
-        if conditioning not in CONDITIONINGS:
-            raise ValueError(
-                f"`conditioning` must be one of {CONDITIONINGS}. "
-                f"Received: conditioning={conditioning!r}"
             )
         if downsample not in DOWNSAMPLES:
             raise ValueError(
@@ -132,21 +150,10 @@ class DnCNN(keras.Model):
         out_channels = image_channels * (UNSHUFFLE_FACTOR**2 if unshuffle else 1)
 
         # === Layers ===
-        def conv(units, use_bias, name, dtype=None):
-            return keras.layers.Conv2D(
-                units,
-                3,
-                padding="same",
-                use_bias=use_bias,
-                kernel_initializer=keras.initializers.Orthogonal(gain=0.2),
-                name=name,
-                dtype=dtype,
-            )
-
-        head = conv(filters, True, "conv_1")
+        head = trunk_conv(filters, True, "conv_1")
         body = [
             (
-                conv(filters, not batch_norm, f"conv_{i}"),
+                trunk_conv(filters, not batch_norm, f"conv_{i}"),
                 keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-4, name=f"bn_{i}")
                 if batch_norm
                 else None,
@@ -156,7 +163,7 @@ class DnCNN(keras.Model):
         clean = prediction == "clean"
         # Under a mixed policy the output stays float32: a bfloat16 output (8-bit mantissa)
         # would round the image itself, an error of up to 2e-3 at 0.5.
-        tail = conv(out_channels, clean, f"conv_{depth}", dtype="float32")
+        tail = trunk_conv(out_channels, clean, f"conv_{depth}", dtype="float32")
 
         # === Functional Model ===
         image = keras.Input(shape=(None, None, image_channels), name="image")
