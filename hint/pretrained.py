@@ -77,8 +77,9 @@ def denoiser_for(channels: int) -> str:
 
     Colour images get `denoise_color` when this installation has it, else `denoise_gray`, which
     `hint.inference.denoise_array` then runs on the three planes of an opponent colour
-    transform. Why a fallback rather than an error: the colour models trained so far measure
-    below the gray one on McMaster (see `hint/weights/denoise_gray.md`), so none is shipped.
+    transform: what `denoise_color` computed before it was trained on colour images (it is
+    that gray network with cross-plane mixing, `hint.models.CrossPlaneDnCNN`), so a checkout
+    without the colour file still denoises colour images well.
     """
     name = for_task("denoise", channels)
     if name == "denoise_color" and name not in available():
@@ -136,8 +137,8 @@ class ShippedDenoisers:
     """The shipped gray and colour denoisers, each loaded the first time an image needs it.
 
     `hint.inference.denoise_paths` picks `denoisers.for_channels(c)` per image, so a folder
-    mixing gray and colour photos loads each model once; without a shipped colour model, colour
-    images go through the gray one in an opponent colour space (`denoiser_for`).
+    mixing gray and colour photos loads each model once; without the colour file, colour
+    images go through the gray model in an opponent colour space (`denoiser_for`).
 
     Args:
         precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).
