@@ -8,9 +8,8 @@ import pytest
 from datasets import image_io
 from hint import commands, inference, pretrained
 
-# The models this checkout ships (each with its card). No `denoise_color` yet: colour images
-# go through the gray model in an opponent colour space (`pretrained.denoiser_for`).
-SHIPPED = ("denoise_gray", "inpaint")
+# The models this checkout ships (each with its card).
+SHIPPED = ("denoise_gray", "denoise_color", "inpaint")
 
 
 @pytest.mark.parametrize("name", SHIPPED)
