@@ -132,14 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def precision_arg(parser) -> None:
-    from hint.config import PRECISIONS  # no TensorFlow: parsing stays fast
+    from hint.config import INFERENCE_PRECISIONS  # no TensorFlow: parsing stays fast
 
     parser.add_argument(
         "--precision",
-        choices=PRECISIONS,
-        default="float32",
-        help="mixed_bfloat16 computes in bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
-        "slower elsewhere (see the README for measured speed and quality)",
+        choices=INFERENCE_PRECISIONS,
+        default="auto",
+        help="what the network computes in: mixed_bfloat16 is faster on CPUs with AVX512-BF16 "
+        "or AMX and slower elsewhere; auto picks it on those CPUs, float32 elsewhere "
+        "(default: %(default)s; the README has measured speed and quality)",
     )
 
 

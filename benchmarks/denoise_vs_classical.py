@@ -19,7 +19,8 @@ Commands (from the repository root):
 Options: `--data DIR` (repeatable; default both folders above), `--sigmas` (15 25 50, in 0-255
 units), `--model` / `--model-gray` / `--model-color`, `--max-images N` (the first N images of
 each folder in sorted order), `--seed` (2024), `--skip-bm3d`, `--skip-nlm`, `--precision`
-(float32, or mixed_bfloat16 for the network: the `denoise --precision` option), `--ensemble`
+(what the network computes in, the `denoise --precision` option: auto, the default, is
+mixed_bfloat16 on CPUs with native bfloat16 and float32 elsewhere), `--ensemble`
 (none, or dihedral: the network's outputs for the eight rotations / flips averaged, the
 `denoise --ensemble` option, 8x the time), `--color-space` (opponent, or rgb: how a gray
 network serves colour images, see `hint.inference.denoise_array`), `--out DIR`
@@ -562,8 +563,8 @@ def _parse(argv):
     parser.add_argument("--skip-nlm", action="store_true")
     parser.add_argument(
         "--precision",
-        choices=config.PRECISIONS,
-        default="float32",
+        choices=config.INFERENCE_PRECISIONS,
+        default="auto",
         help="what the network computes in (the classical methods are unaffected)",
     )
     parser.add_argument(
@@ -579,7 +580,10 @@ def _parse(argv):
         help="how a gray network denoises colour images",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR")
-    return parser, parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # "auto" becomes what the network will compute in here, so the labels and the JSON say it.
+    args.precision = training.resolve_precision(args.precision)
+    return parser, args
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,8 @@ Options: `--data` (folder, default `<repo>/../shared/data/val/McMaster`), `--mod
 directory or `.keras` file; default the shipped weights, `hint.pretrained.load("inpaint")`),
 `--size` (crop side, 256), `--max-images` (all), `--masks-per-bucket` (default: one per image),
 `--seed` (2024, the project's `eval.seed`), `--examples` (figure rows, one per bucket, 3),
-`--skip-biharmonic`, `--precision` (float32, or mixed_bfloat16 for the model), `--blend`
+`--skip-biharmonic`, `--precision` (auto, float32 or mixed_bfloat16 for the model, as
+`main.py inpaint --precision`; auto is mixed_bfloat16 on CPUs with native bfloat16), `--blend`
 (`poisson` or `none`, as `main.py inpaint --blend`), `--ensemble` (`none` or `dihedral`, as
 `main.py inpaint --ensemble`), `--color-space` (`rgb`, `opponent` or `joint`, as `main.py
 inpaint --color-space`), `--out` (folder, `benchmarks/results/inpaint_vs_classical/`).
@@ -76,7 +77,7 @@ import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from datasets import image_io, masks, sources  # noqa: E402
-from hint import config, inference, pretrained  # noqa: E402
+from hint import config, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
 
 DEFAULT_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "val", "McMaster"))
@@ -189,8 +190,6 @@ def build_methods(
 
 def load_model(model: str | None, precision: str = "float32"):
     """A run directory or `.keras` file, or the shipped `inpaint` weights when None."""
-    from hint import pretrained, training
-
     try:
         if model is None:
             generator = pretrained.load("inpaint", precision=precision)
@@ -357,8 +356,8 @@ def _parse(argv):
     parser.add_argument("--skip-biharmonic", action="store_true")
     parser.add_argument(
         "--precision",
-        choices=config.PRECISIONS,
-        default="float32",
+        choices=config.INFERENCE_PRECISIONS,
+        default="auto",
         help="what the model computes in (`main.py inpaint --precision`)",
     )
     parser.add_argument(
@@ -388,7 +387,10 @@ def _parse(argv):
         "(row 'HINT, joint RGB')",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # "auto" becomes what the model will compute in here, so the JSON says it.
+    args.precision = training.resolve_precision(args.precision)
+    return args
 
 
 def _check(args):

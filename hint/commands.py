@@ -85,7 +85,7 @@ def inpaint(
     mask,
     out,
     max_side=None,
-    precision="float32",
+    precision="auto",
     blend="poisson",
     ensemble="none",
     color_space=config_lib.INPAINT_COLOR_SPACE,
@@ -94,7 +94,8 @@ def inpaint(
 
     `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
     the shipped model's measured best working size, or 512 for a run's model. `precision` is
-    the one the network computes in (`training.load_model`). `blend` is how the fill is pasted
+    the one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
+    that compute it natively). `blend` is how the fill is pasted
     in: `"poisson"` (seamless) or `"none"`; `ensemble="dihedral"` averages eight rotated /
     flipped passes; `color_space` is how colour images go through the network (`"joint"`, or
     plane by plane: `"rgb"`, the default, or `"opponent"`).
@@ -102,6 +103,7 @@ def inpaint(
     from hint import inference, pretrained
 
     inference.check_inpaint_options(blend, ensemble, color_space)
+    precision = _announce(training.resolve_precision(precision))
     generator = _network(run_dir, "inpaint", precision=precision)
     max_side = max_side or pretrained.inpaint_max_side(run_dir)
     outs = inference.inpaint_paths(
@@ -119,16 +121,23 @@ def inpaint(
     return outs
 
 
-def denoise(run_dir, image, out, sigma=None, blind=False, precision="float32", ensemble="none"):
+def _announce(precision: str) -> str:
+    print(f"Computing in {precision} (--precision to choose)")
+    return precision
+
+
+def denoise(run_dir, image, out, sigma=None, blind=False, precision="auto", ensemble="none"):
     """Denoises a file or a folder with a denoising run's network, or the shipped ones.
 
     Without a run, the shipped gray or colour denoiser is chosen per image. `precision` is the
-    one the network computes in (`training.load_model`); `ensemble="dihedral"` averages eight
+    one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
+    that compute it natively); `ensemble="dihedral"` averages eight
     rotated / flipped passes (`inference.denoise_array`).
     """
     from hint import inference, pretrained
 
     inference.check_denoise_request(image, sigma, ensemble)  # before the (slower) model load
+    precision = _announce(training.resolve_precision(precision))
     if run_dir is not None:
         network = training.load_model(run_dir, precision=precision, fold_batch_norm=True)
     else:

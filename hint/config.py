@@ -41,6 +41,10 @@ GAN_LOSSES = ("nsgan", "lsgan", "hinge")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
+# What inference (`denoise`, `inpaint`, the benchmarks) may run a network in: "auto" is
+# mixed_bfloat16 on a CPU that computes bfloat16 natively and float32 elsewhere
+# (`hint.training.resolve_precision`). Training takes an explicit PRECISIONS value.
+INFERENCE_PRECISIONS = ("auto", *PRECISIONS)
 # Test-time geometric self-ensemble for `denoise`: "dihedral" averages the outputs for the eight
 # rotations / flips of the input (Timofte et al., "Seven ways to improve example-based single
 # image super resolution", CVPR 2016). Measured on Set12 with the gray networks of stages 3 and

@@ -123,8 +123,8 @@ def load(name: str, precision: str = "float32", fold_batch_norm: bool = False):
 
     Args:
         name: A key of `PRETRAINED`.
-        precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).
-            Defaults to `"float32"`.
+        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see
+            `hint.training.load_model`). Defaults to `"float32"`.
         fold_batch_norm: fold a denoiser's batch norms into its convolutions, for inference
             (see `hint.training.load_model`). Defaults to `False`.
     """
@@ -141,16 +141,16 @@ class ShippedDenoisers:
     images go through the gray model in an opponent colour space (`denoiser_for`).
 
     Args:
-        precision: `"float32"` or `"mixed_bfloat16"` (see `hint.training.load_model`).
-            Defaults to `"float32"`.
+        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see
+            `hint.training.load_model`); `"auto"` is resolved once, here. Defaults to
+            `"float32"`.
     """
 
     def __init__(self, precision: str = "float32"):
         from hint import training
 
         # Here, not at the first image: a bad value fails before anything is written.
-        training.check_precision(precision)
-        self.precision = precision
+        self.precision = training.resolve_precision(precision)
         self._models = {}
 
     def for_channels(self, channels: int):

@@ -45,7 +45,7 @@ def test_main_measures_every_method_and_writes_json_and_png(tmp_path, capsys):
     out = tmp_path / "results"
     argv = ["--data", str(tmp_path / "gray"), "--data", str(tmp_path / "color")]
     argv += ["--model-gray", gray, "--model-color", color, "--out", str(out)]
-    assert bench.main([*argv, "--sigmas", *map(str, SIGMAS)]) == 0
+    assert bench.main([*argv, "--sigmas", *map(str, SIGMAS), "--precision", "float32"]) == 0
 
     rows = json.loads((out / "results.json").read_text())["rows"]
     keys = {(r["dataset"], r["sigma"], r["method"]) for r in rows}
@@ -113,3 +113,24 @@ def test_gray_model_on_colour_images_in_either_colour_space(tmp_path):
         assert row["psnr"] == pytest.approx(bench.image_metrics(out, clean)[0], abs=1e-3)
     with pytest.raises(bench.BenchmarkError, match="Received: color_space=yuv"):
         bench.run_benchmark([str(tmp_path / "color")], color_space="yuv", **kwargs)
+
+
+def test_default_precision_is_resolved_for_this_cpu_and_recorded(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    image_io.write_image(tmp_path / "gray" / "a.png", _clean(1))
+    gray = _tiny_model(tmp_path / "gray.keras", 1)
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    argv = ["--data", str(tmp_path / "gray"), "--model", gray, "--sigmas", "25"]
+    argv += ["--skip-bm3d", "--skip-nlm"]
+    for flags, precision, label in (
+        (set(), "float32", "network (gray.keras)"),
+        ({"avx512_bf16"}, "mixed_bfloat16", "network (gray.keras, bfloat16)"),
+    ):
+        monkeypatch.setattr(training, "cpu_flags", lambda flags=flags: flags)
+        out = tmp_path / precision
+        assert bench.main([*argv, "--out", str(out)]) == 0
+        report = json.loads((out / "results.json").read_text())
+        assert report["settings"]["precision"] == precision
+        (row,) = [r for r in report["rows"] if r["method"] == "network"]
+        assert row["label"] == label

@@ -69,7 +69,9 @@ def test_colour_images_fall_back_to_the_gray_model(weights_dir, tmp_path):
     assert pretrained.denoiser_for(1) == "denoise_gray"
     noisy = np.random.default_rng(1).uniform(size=(16, 20, 3)).astype("float32")
     np.save(tmp_path / "c.npy", noisy)
-    (out,) = commands.denoise(None, str(tmp_path / "c.npy"), str(tmp_path / "o.npy"), sigma=25)
+    (out,) = commands.denoise(
+        None, str(tmp_path / "c.npy"), str(tmp_path / "o.npy"), sigma=25, precision="float32"
+    )
     from hint import inference
 
     # In the opponent colour space, as `denoise_array` does by default for a gray network.
@@ -101,6 +103,51 @@ def test_denoise_in_mixed_bfloat16_is_close_to_float32(weights_dir, tmp_path):
     assert not (tmp_path / "x.npy").exists()
 
 
+def test_auto_precision_follows_the_cpu(weights_dir, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # CPU only
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\n")
+    assert {"avx512f", "avx512_bf16"} <= training.cpu_flags(str(cpuinfo))
+    assert training.cpu_flags(str(tmp_path / "missing")) == set()
+    assert training.resolve_precision("auto", {"avx512f", "avx512_bf16"}) == "mixed_bfloat16"
+    assert training.resolve_precision("auto", {"amx_tile", "amx_bf16"}) == "mixed_bfloat16"
+    assert training.resolve_precision("auto", {"avx2", "avx512f"}) == "float32"
+    assert training.resolve_precision("auto", set()) == "float32"
+    for explicit in ("float32", "mixed_bfloat16"):  # never overridden
+        assert training.resolve_precision(explicit, set()) == explicit
+    with pytest.raises(training.TrainingError, match="Received: precision='fp16'"):
+        training.resolve_precision("fp16")
+    # The commands default to "auto" and say what it resolved to.
+    save_denoiser(weights_dir, "denoise_gray", 1)
+    path = tmp_path / "n.npy"
+    np.save(path, np.random.default_rng(2).uniform(size=(16, 16, 1)).astype("float32"))
+    for flags, expected in ((set(), "float32"), ({"avx512_bf16"}, "mixed_bfloat16")):
+        monkeypatch.setattr(training, "cpu_flags", lambda flags=flags: flags)
+        capsys.readouterr()
+        import main
+
+        assert (
+            main.main(
+                [
+                    "denoise",
+                    "--image",
+                    str(path),
+                    "--sigma",
+                    "25",
+                    "--out",
+                    str(tmp_path / f"{expected}.npy"),
+                ]
+            )
+            == 0
+        )
+        assert f"Computing in {expected}" in capsys.readouterr().out
+        assert pretrained.ShippedDenoisers("auto").precision == expected
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    assert training.resolve_precision("auto", {"avx512_bf16"}) == "float32"  # unmeasured there
+
+
 def test_denoising_runs_the_folded_network(weights_dir, tmp_path):
     model = save_denoiser(weights_dir, "denoise_gray", 1)
     bn = model.get_layer("bn_2")
@@ -116,7 +163,9 @@ def test_denoising_runs_the_folded_network(weights_dir, tmp_path):
     assert not training.load_model(str(path), fold_batch_norm=True).batch_norm
     noisy = np.random.default_rng(5).uniform(size=(24, 20, 1)).astype("float32")
     np.save(tmp_path / "n.npy", noisy)
-    (out,) = commands.denoise(None, str(tmp_path / "n.npy"), str(tmp_path / "o.npy"), sigma=25)
+    (out,) = commands.denoise(
+        None, str(tmp_path / "n.npy"), str(tmp_path / "o.npy"), sigma=25, precision="float32"
+    )
     expected = inference.denoise_array(model, noisy, sigma=25, clip=False)  # .npy: unclipped
     np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
 
@@ -219,7 +268,7 @@ def test_denoise_command_ensemble(weights_dir, tmp_path):
 
     argv = ["denoise", "--image", str(path), "--sigma", "25", "--out"]
     assert main.main(argv + [str(tmp_path / "e.npy"), "--ensemble", "dihedral"]) == 0
-    network = pretrained.ShippedDenoisers().for_channels(1)
+    network = pretrained.ShippedDenoisers("auto").for_channels(1)  # the command's default
     expected = inference.denoise_array(
         network, np.load(path), sigma=25, clip=False, ensemble="dihedral"
     )
@@ -244,6 +293,7 @@ def test_inpaint_command_blend_ensemble_and_colour_space(weights_dir, tmp_path):
     from hint import inference
 
     argv = ["inpaint", "--image", str(tmp_path / "i.tif"), "--mask", str(tmp_path / "m.png")]
+    argv += ["--precision", "float32"]
     image = image_io.read_image(str(tmp_path / "i.tif"))
 
     def run(name, options, **kwargs):
