@@ -497,14 +497,16 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
     then trained as it is run at inference; from a shallower source, with identity layers
     inserted (`DnCNN.deepened`, Net2DeeperNet), again the same function. A
     `CrossPlaneDnCNN` starts from a gray `DnCNN` as that network run on the opponent colour
-    planes (`CrossPlaneDnCNN.load_gray`).
+    planes (`CrossPlaneDnCNN.load_gray`), or from one with sparser mixing as that network
+    (`CrossPlaneDnCNN.load_cross_plane`).
     """
     from hint.models import CrossPlaneDnCNN, DnCNN
 
     source = load_model(path)
-    if isinstance(generator, CrossPlaneDnCNN) and isinstance(source, DnCNN):
+    if isinstance(generator, CrossPlaneDnCNN) and isinstance(source, DnCNN | CrossPlaneDnCNN):
+        load = generator.load_gray if isinstance(source, DnCNN) else generator.load_cross_plane
         try:
-            generator.load_gray(source)
+            load(source)
         except ValueError as e:
             raise TrainingError(f"model.init_from={path}: {e}") from None
         return

@@ -251,6 +251,18 @@ def test_a_colour_plane_network_starts_from_a_gray_one(tmp_path):
                 None, [*overrides, "model.filters=8", f"model.init_from={tmp_path / 'gray.keras'}"]
             )
         )
+    # ... and one with mixing after every layer from that one, as that one.
+    backbone.get_layer("mix_2").kernel.assign(np.full((3, 4, 3, 4), 0.1, "float32"))
+    backbone.save(tmp_path / "planes.keras")
+    dense = ["model.filters=4", "model.mix_every=1", f"model.init_from={tmp_path / 'planes.keras'}"]
+    denser = training.build_denoiser(config.load_config(None, [*overrides, *dense])).backbone
+    np.testing.assert_allclose(
+        inference.denoise_array(denser, noisy, 25.0),
+        inference.denoise_array(backbone, noisy, 25.0),
+        atol=1e-5,
+    )
+    with pytest.raises(training.TrainingError, match="init_from=.*multiple of 4"):
+        training.build_denoiser(config.load_config(None, [*overrides, *dense, "model.mix_every=4"]))
 
 
 def test_init_from_pretrained_missing_is_a_training_error(weights_dir):

@@ -26,7 +26,9 @@ class CrossPlaneDnCNN(keras.Model):
     on colour images it then learns what the planes tell about each other (the luminance
     edges about the chroma ones, as CBM3D's grouping on luminance does) and per-plane
     adjustments of the shared filters. With `mix_every=4` and 25 layers the six mixing layers
-    add 9% to the multiply-adds (`6 * 9F^2` per pixel against `3 * 23 * 9F^2`).
+    add 9% to the multiply-adds (`6 * 9F^2` per pixel against `3 * 23 * 9F^2`). A trained
+    model can be given more mixing without changing what it computes (`load_cross_plane`
+    into a model with a divisor of its `mix_every`).
 
     Inputs: `{"image": (B, H, W, 3)}` and, with `conditioning="noise_map"`, `{"noise_level":
     (B, H, W, 1)}`, the per-pixel noise standard deviation of the colour image in [0, 1] units
@@ -150,6 +152,36 @@ class CrossPlaneDnCNN(keras.Model):
             self.get_layer(f"conv_{i}").set_weights(source.get_layer(f"conv_{i}").get_weights())
         for layer in self.layers:
             if isinstance(layer, CrossPlaneMixing):
+                layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+
+    def load_cross_plane(self, source):
+        """Copies another `CrossPlaneDnCNN` whose mixing sits where this model has mixing.
+
+        The trunk and every mixing layer the two share are copied; this model's other mixing
+        layers are zeroed, so it computes what `source` computes (to float rounding) and
+        training goes on from there with more mixing (e.g. `mix_every` 4 -> 2).
+
+        Args:
+            source: a `CrossPlaneDnCNN` with this model's `depth`, `filters`, `conditioning`
+                and `color_space` and a `mix_every` that is a multiple of this model's.
+        """
+        if not isinstance(source, CrossPlaneDnCNN):
+            raise ValueError(
+                f"`source` must be a CrossPlaneDnCNN. Received: source={type(source).__name__}"
+            )
+        keys = ("depth", "filters", "conditioning", "color_space")
+        wrong = {k: getattr(source, k) for k in keys if getattr(source, k) != getattr(self, k)}
+        if wrong or source.mix_every % self.mix_every:
+            raise ValueError(
+                f"`source` must match this model's { ({k: getattr(self, k) for k in keys}) } and "
+                f"have a mix_every that is a multiple of {self.mix_every}. "
+                f"Received: source with {wrong or {'mix_every': source.mix_every}}"
+            )
+        names = {layer.name for layer in source.layers}
+        for layer in self.layers:
+            if layer.name in names and layer.weights:
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+            elif isinstance(layer, CrossPlaneMixing):
                 layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
 
     def get_config(self):

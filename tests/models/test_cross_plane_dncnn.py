@@ -93,6 +93,35 @@ def test_load_gray_rejects_networks_it_cannot_hold():
         model.load_gray(_tiny())
 
 
+def test_more_mixing_starts_as_the_sparser_network():
+    sparse = _tiny(depth=9, mix_every=4)
+    _randomise_mixing(sparse, seed=1)
+    rng = np.random.default_rng(2)
+    for layer in sparse.layers:  # trained-looking trunk weights, not the initial ones
+        if layer.name.startswith("conv_"):
+            layer.set_weights(
+                [w + 0.05 * rng.standard_normal(w.shape) for w in layer.get_weights()]
+            )
+    dense = _tiny(depth=9, mix_every=2)
+    _randomise_mixing(dense)
+    dense.load_cross_plane(sparse)  # copies mix_4 and mix_8, zeroes mix_2 and mix_6
+    inputs = _inputs(seed=4)
+    np.testing.assert_allclose(dense(inputs).numpy(), sparse(inputs).numpy(), atol=1e-6)
+    assert not np.any(dense.get_layer("mix_2").kernel.numpy())
+    np.testing.assert_array_equal(
+        dense.get_layer("mix_4").kernel.numpy(), sparse.get_layer("mix_4").kernel.numpy()
+    )
+    for bad, match in [
+        (_tiny(depth=9, mix_every=3), "multiple of 2"),
+        (_tiny(depth=7, mix_every=4), "depth"),
+        (_tiny(depth=9, mix_every=4, filters=8), "filters"),
+        (_tiny(depth=9, mix_every=4, color_space="rgb"), "color_space"),
+        (DnCNN(depth=9, filters=4, conditioning="noise_map"), "must be a CrossPlaneDnCNN"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            dense.load_cross_plane(bad)
+
+
 def test_mixed_precision_keeps_the_image_in_float32():
     inputs = _inputs(1, 32, 32)
     with precision_policy("mixed_bfloat16"):
