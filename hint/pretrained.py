@@ -53,7 +53,11 @@ PRETRAINED = {
         "denoise_gray.keras", "denoise_gray.md", "denoise", 1, "configs/dncnn_gray.yaml"
     ),
     "denoise_color": Pretrained(
-        "denoise_color.keras", "denoise_color.md", "denoise", 3, "configs/dncnn_color_planes.yaml"
+        "denoise_color.keras",
+        "denoise_color.md",
+        "denoise",
+        3,
+        "configs/dncnn_color_planes_mix2.yaml",
     ),
     "inpaint": Pretrained(
         "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml", 256
