@@ -95,9 +95,8 @@ def inpaint(
     `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
     the shipped model's measured best working size, or 512 for a run's model. `precision` is
     the one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
-    that compute it natively). `blend` is how the fill is pasted
-    in: `"poisson"` (seamless) or `"none"`; `ensemble="dihedral"` averages eight rotated /
-    flipped passes; `color_space` is how colour images go through the network (`"joint"`, or
+    that compute it natively). `blend` is how the fill is pasted in: `"poisson"` (seamless) or
+    `"none"`; `ensemble="dihedral"` averages eight rotated / flipped passes; `color_space` is how colour images go through the network (`"joint"`, or
     plane by plane: `"rgb"`, the default, or `"opponent"`).
     """
     from hint import inference, pretrained
@@ -131,8 +130,8 @@ def denoise(run_dir, image, out, sigma=None, blind=False, precision="auto", ense
 
     Without a run, the shipped gray or colour denoiser is chosen per image. `precision` is the
     one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
-    that compute it natively); `ensemble="dihedral"` averages eight
-    rotated / flipped passes (`inference.denoise_array`).
+    that compute it natively); `ensemble="dihedral"` averages eight rotated / flipped passes
+    (`inference.denoise_array`).
     """
     from hint import inference, pretrained
 

@@ -198,8 +198,8 @@ def check_precision(precision: str) -> None:
 
 
 # CPU flags (Linux /proc/cpuinfo names) of native bfloat16 arithmetic, which oneDNN uses for
-# bfloat16 convolutions; without them it emulates bfloat16 and a network runs slower than in
-# float32.
+# bfloat16 convolutions; without them it emulates bfloat16, which can be slower than float32
+# (not measured: this project's machines all have AVX512-BF16).
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -220,7 +220,7 @@ def resolve_precision(precision: str, flags: set[str] | None = None) -> str:
 
     `"auto"` is `"mixed_bfloat16"` when the CPU computes bfloat16 natively (`BFLOAT16_CPU_FLAGS`)
     and no GPU is visible, otherwise `"float32"`. Measured on this project's CPU (AVX512-BF16)
-    with the shipped denoisers: 2.0-2.2x faster than float32, PSNR within 0.005 dB on Set12
+    with the shipped denoisers: 2.0-2.2x faster than float32, PSNR within 0.01 dB on Set12
     and McMaster (README, "Shipped models").
 
     Args:
