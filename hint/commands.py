@@ -96,8 +96,9 @@ def inpaint(
     the shipped model's measured best working size, or 512 for a run's model. `precision` is
     the one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
     that compute it natively). `blend` is how the fill is pasted in: `"poisson"` (seamless) or
-    `"none"`; `ensemble="dihedral"` averages eight rotated / flipped passes; `color_space` is how colour images go through the network (`"joint"`, or
-    plane by plane: `"rgb"`, the default, or `"opponent"`).
+    `"none"`; `ensemble="dihedral"` averages eight rotated / flipped passes; `color_space` is
+    how colour images go through the network (`"joint"`, or plane by plane: `"rgb"`, the
+    default, or `"opponent"`).
     """
     from hint import inference, pretrained
 
