@@ -189,6 +189,8 @@ def load_folder(folder: str, max_images: int | None = None) -> tuple[list[str], 
 
 def _load_network(spec, channels, precision="float32"):
     """(label, network) for a path, a loaded model, or None (the shipped weights)."""
+    # Resolved here, where the label is made: "auto" may well mean float32 on this machine.
+    precision = training.resolve_precision(precision)
     suffix = "" if precision == "float32" else ", bfloat16"
     if spec is None:
         name = pretrained.denoiser_for(channels)
@@ -220,7 +222,7 @@ def load_networks(
         model: Run directory, `.keras` file or loaded model for every image. Defaults to None.
         model_gray: The same for gray images, before `model`. Defaults to None.
         model_color: The same for colour images, before `model`. Defaults to None.
-        precision: What loaded networks compute in, `"float32"` or `"mixed_bfloat16"`
+        precision: What loaded networks compute in, `"float32"`, `"mixed_bfloat16"` or `"auto"`
             (`hint.training.load_model`). Defaults to `"float32"`.
 
     Returns:

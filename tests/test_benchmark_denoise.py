@@ -134,3 +134,14 @@ def test_default_precision_is_resolved_for_this_cpu_and_recorded(tmp_path, monke
         assert report["settings"]["precision"] == precision
         (row,) = [r for r in report["rows"] if r["method"] == "network"]
         assert row["label"] == label
+        # Called as a library, "auto" is resolved where the network is loaded and labelled.
+        rows = bench.run_benchmark(
+            [str(tmp_path / "gray")],
+            model=gray,
+            sigmas=[25],
+            skip_bm3d=True,
+            skip_nlm=True,
+            precision="auto",
+            progress=False,
+        )
+        assert [r["label"] for r in rows if r["method"] == "network"] == [label]

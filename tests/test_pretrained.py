@@ -128,20 +128,8 @@ def test_auto_precision_follows_the_cpu(weights_dir, tmp_path, monkeypatch, caps
         capsys.readouterr()
         import main
 
-        assert (
-            main.main(
-                [
-                    "denoise",
-                    "--image",
-                    str(path),
-                    "--sigma",
-                    "25",
-                    "--out",
-                    str(tmp_path / f"{expected}.npy"),
-                ]
-            )
-            == 0
-        )
+        argv = ["denoise", "--image", str(path), "--sigma", "25"]
+        assert main.main([*argv, "--out", str(tmp_path / f"{expected}.npy")]) == 0
         assert f"Computing in {expected}" in capsys.readouterr().out
         assert pretrained.ShippedDenoisers("auto").precision == expected
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])

@@ -150,9 +150,7 @@ class CrossPlaneDnCNN(keras.Model):
         source = gray.deepened(self.depth)
         for i in range(1, self.depth + 1):
             self.get_layer(f"conv_{i}").set_weights(source.get_layer(f"conv_{i}").get_weights())
-        for layer in self.layers:
-            if isinstance(layer, CrossPlaneMixing):
-                layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+        self._zero_mixing()
 
     def load_cross_plane(self, source):
         """Copies another `CrossPlaneDnCNN` whose mixing sits where this model has mixing.
@@ -169,19 +167,23 @@ class CrossPlaneDnCNN(keras.Model):
             raise ValueError(
                 f"`source` must be a CrossPlaneDnCNN. Received: source={type(source).__name__}"
             )
-        keys = ("depth", "filters", "conditioning", "color_space")
-        wrong = {k: getattr(source, k) for k in keys if getattr(source, k) != getattr(self, k)}
+        wanted = {k: getattr(self, k) for k in ("depth", "filters", "conditioning", "color_space")}
+        wrong = {k: getattr(source, k) for k, v in wanted.items() if getattr(source, k) != v}
         if wrong or source.mix_every % self.mix_every:
             raise ValueError(
-                f"`source` must match this model's { ({k: getattr(self, k) for k in keys}) } and "
-                f"have a mix_every that is a multiple of {self.mix_every}. "
+                f"`source` must be a CrossPlaneDnCNN with {wanted} and a mix_every that is a "
+                f"multiple of {self.mix_every}. "
                 f"Received: source with {wrong or {'mix_every': source.mix_every}}"
             )
-        names = {layer.name for layer in source.layers}
+        shared = {layer.name for layer in source.layers if layer.weights}
+        for name in shared:
+            self.get_layer(name).set_weights(source.get_layer(name).get_weights())
+        self._zero_mixing(keep=shared)
+
+    def _zero_mixing(self, keep=()):
+        """Zeroes every `CrossPlaneMixing` kernel except those of the layers named in `keep`."""
         for layer in self.layers:
-            if layer.name in names and layer.weights:
-                layer.set_weights(source.get_layer(layer.name).get_weights())
-            elif isinstance(layer, CrossPlaneMixing):
+            if isinstance(layer, CrossPlaneMixing) and layer.name not in keep:
                 layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
 
     def get_config(self):
