@@ -57,7 +57,7 @@ PRETRAINED = {
         "denoise_color.md",
         "denoise",
         3,
-        "configs/dncnn_color_planes_mix2.yaml",
+        "configs/dncnn_color_planes_r16.yaml",
     ),
     "inpaint": Pretrained(
         "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml", 256

@@ -43,6 +43,9 @@ class CrossPlaneDnCNN(keras.Model):
         color_space: The planes: `"opponent"` or `"rgb"`. Defaults to `"opponent"`.
         mix_every: A `CrossPlaneMixing` after hidden convolutions `mix_every`, `2 * mix_every`,
             ... (of `conv_2` to `conv_{depth - 1}`). Defaults to `4`.
+        mix_rank: `None` for full mixing kernels, or the rank of factorised ones
+            (`CrossPlaneMixing(rank=...)`: cheaper, and without the copy of the planes'
+            features side by side). Defaults to `None`.
         **kwargs: Base model keyword arguments, such as `name` and `dtype`.
 
     Example:
@@ -68,6 +71,7 @@ class CrossPlaneDnCNN(keras.Model):
         conditioning="none",
         color_space="opponent",
         mix_every=4,
+        mix_rank=None,
         **kwargs,
     ):
         check_trunk_arguments(depth, filters, conditioning, min_depth=3)
@@ -80,13 +84,19 @@ class CrossPlaneDnCNN(keras.Model):
             raise ValueError(
                 f"`mix_every` must be a positive int. Received: mix_every={mix_every!r}"
             )
+        if mix_rank is not None and not _is_positive_int(mix_rank):
+            raise ValueError(
+                f"`mix_rank` must be None or a positive int. Received: mix_rank={mix_rank!r}"
+            )
 
         # === Layers ===
         convs = [trunk_conv(filters, True, f"conv_{i}") for i in range(1, depth)]
         # Float32 under a mixed policy: a bfloat16 noise estimate would round the image.
         tail = trunk_conv(1, False, f"conv_{depth}", dtype="float32")
         mixing = {
-            i: CrossPlaneMixing(3, name=f"mix_{i}") for i in range(2, depth) if i % mix_every == 0
+            i: CrossPlaneMixing(3, mix_rank, name=f"mix_{i}")
+            for i in range(2, depth)
+            if i % mix_every == 0
         }
 
         # === Functional Model ===
@@ -120,6 +130,7 @@ class CrossPlaneDnCNN(keras.Model):
         self.conditioning = conditioning
         self.color_space = color_space
         self.mix_every = mix_every
+        self.mix_rank = mix_rank
 
     def load_gray(self, gray):
         """Copies a gray `DnCNN`'s convolutions into the shared trunk; zeroes the mixing.
@@ -157,7 +168,9 @@ class CrossPlaneDnCNN(keras.Model):
 
         The trunk and every mixing layer the two share are copied; this model's other mixing
         layers are zeroed, so it computes what `source` computes (to float rounding) and
-        training goes on from there with more mixing (e.g. `mix_every` 4 -> 2).
+        training goes on from there with more mixing (e.g. `mix_every` 4 -> 2). Mixing of a
+        higher rank than this model's `mix_rank` is truncated to its best approximation of
+        that rank (`CrossPlaneMixing.assign_kernel`): a cheaper model to train on from there.
 
         Args:
             source: a `CrossPlaneDnCNN` with this model's `depth`, `filters`, `conditioning`
@@ -177,14 +190,19 @@ class CrossPlaneDnCNN(keras.Model):
             )
         shared = {layer.name for layer in source.layers if layer.weights}
         for name in shared:
-            self.get_layer(name).set_weights(source.get_layer(name).get_weights())
+            layer, copied = self.get_layer(name), source.get_layer(name)
+            if isinstance(layer, CrossPlaneMixing):
+                layer.assign_kernel(copied.full_kernel())
+            else:
+                layer.set_weights(copied.get_weights())
         self._zero_mixing(keep=shared)
 
     def _zero_mixing(self, keep=()):
-        """Zeroes every `CrossPlaneMixing` kernel except those of the layers named in `keep`."""
+        """Zeroes every `CrossPlaneMixing` map except those of the layers named in `keep`."""
         for layer in self.layers:
             if isinstance(layer, CrossPlaneMixing) and layer.name not in keep:
-                layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+                size = (3, self.filters) * 2
+                layer.assign_kernel(np.zeros(size, "float32"))
 
     def get_config(self):
         return {
@@ -195,6 +213,7 @@ class CrossPlaneDnCNN(keras.Model):
             "conditioning": self.conditioning,
             "color_space": self.color_space,
             "mix_every": self.mix_every,
+            "mix_rank": self.mix_rank,
         }
 
     @classmethod

@@ -25,12 +25,13 @@ def _randomise_mixing(model, seed=0):
     rng = np.random.default_rng(seed)
     for i in range(2, model.depth):
         if i % model.mix_every == 0:
-            kernel = model.get_layer(f"mix_{i}").kernel
-            kernel.assign(0.3 * rng.standard_normal(kernel.shape).astype("float32"))
+            kernel = 0.3 * rng.standard_normal((3, model.filters) * 2)
+            model.get_layer(f"mix_{i}").assign_kernel(kernel)
 
 
-def test_layer_checks_and_keras_round_trip():
-    model = _tiny()
+@pytest.mark.parametrize("mix_rank", [None, 3])
+def test_layer_checks_and_keras_round_trip(mix_rank):
+    model = _tiny(mix_rank=mix_rank)
     _randomise_mixing(model)  # zero kernels would hide a save / load mistake
     check_layer(model, _inputs(), (2, 12, 10, 3), atol=1e-5)
 
@@ -122,6 +123,24 @@ def test_more_mixing_starts_as_the_sparser_network():
             dense.load_cross_plane(bad)
 
 
+def test_factorised_mixing_starts_from_full_mixing():
+    full = _tiny(depth=9, mix_every=4)
+    _randomise_mixing(full, seed=1)
+    inputs = _inputs(seed=4)
+    exact = _tiny(depth=9, mix_every=2, mix_rank=12)  # 12 = 3 planes * 4 filters: any kernel
+    exact.load_cross_plane(full)
+    np.testing.assert_allclose(exact(inputs).numpy(), full(inputs).numpy(), atol=1e-5)
+    cheap = _tiny(depth=9, mix_every=4, mix_rank=2)
+    cheap.load_cross_plane(full)
+    kernel = full.get_layer("mix_4").full_kernel()
+    singular = np.linalg.svd(kernel.reshape(12, 12), compute_uv=False)
+    error = np.linalg.norm(cheap.get_layer("mix_4").full_kernel() - kernel)
+    np.testing.assert_allclose(error, np.sqrt(np.sum(singular[2:] ** 2)), rtol=1e-4)
+    back = _tiny(depth=9, mix_every=4)  # and factorised back into full kernels, exactly
+    back.load_cross_plane(cheap)
+    np.testing.assert_allclose(back(inputs).numpy(), cheap(inputs).numpy(), atol=1e-5)
+
+
 def test_mixed_precision_keeps_the_image_in_float32():
     inputs = _inputs(1, 32, 32)
     with precision_policy("mixed_bfloat16"):
@@ -143,6 +162,7 @@ def test_mixed_precision_keeps_the_image_in_float32():
         ({"conditioning": "map"}, "Received: conditioning='map'"),
         ({"color_space": "yuv"}, "Received: color_space='yuv'"),
         ({"mix_every": 0}, "Received: mix_every=0"),
+        ({"mix_rank": 0}, "Received: mix_rank=0"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
