@@ -201,8 +201,7 @@ class CrossPlaneDnCNN(keras.Model):
         """Zeroes every `CrossPlaneMixing` map except those of the layers named in `keep`."""
         for layer in self.layers:
             if isinstance(layer, CrossPlaneMixing) and layer.name not in keep:
-                size = (3, self.filters) * 2
-                layer.assign_kernel(np.zeros(size, "float32"))
+                layer.assign_kernel(np.zeros((3, self.filters) * 2, "float32"))
 
     def get_config(self):
         return {
