@@ -26,9 +26,12 @@ class CrossPlaneDnCNN(keras.Model):
     on colour images it then learns what the planes tell about each other (the luminance
     edges about the chroma ones, as CBM3D's grouping on luminance does) and per-plane
     adjustments of the shared filters. With `mix_every=4` and 25 layers the six mixing layers
-    add 9% to the multiply-adds (`6 * 9F^2` per pixel against `3 * 23 * 9F^2`). A trained
-    model can be given more mixing without changing what it computes (`load_cross_plane`
-    into a model with a divisor of its `mix_every`).
+    add 9% to the multiply-adds (`6 * 9F^2` per pixel against `3 * 23 * 9F^2`), but on a CPU
+    each takes nearly a convolution's time (it is memory-bound: measured 25 ms against 31 ms
+    at 512x512 with 48 features in bfloat16); `mix_rank` makes it cheaper. A trained model can
+    be given more mixing without changing what it computes (`load_cross_plane` into a model
+    with a divisor of its `mix_every`), or factorised mixing that starts as the best
+    approximation of its own of that rank.
 
     Inputs: `{"image": (B, H, W, 3)}` and, with `conditioning="noise_map"`, `{"noise_level":
     (B, H, W, 1)}`, the per-pixel noise standard deviation of the colour image in [0, 1] units
