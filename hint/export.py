@@ -52,6 +52,7 @@ import tensorflow as tf
 from hint import training
 from hint.inference import MULTIPLE
 from hint.models.dncnn import DnCNN
+from hint.validation import is_int
 
 DEFAULT_NAME = "hint"
 REST_PORT = 8501
@@ -455,9 +456,7 @@ def _check_name_version(name, version):
             "--name must start with a letter and contain only letters, digits, '_', '.' or "
             f"'-'. Received: name={name!r}"
         )
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or version < 0
-    ):
+    if version is not None and not is_int(version, minimum=0):
         raise ExportError(f"--version must be a non-negative integer. Received: version={version}")
 
 

@@ -3,9 +3,7 @@
 import keras
 import numpy as np
 
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+from hint.validation import is_int
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -53,9 +51,9 @@ class CrossPlaneMixing(keras.layers.Layer):
 
     def __init__(self, planes=3, rank=None, **kwargs):
         super().__init__(**kwargs)
-        if not _is_int(planes) or planes < 2:
+        if not is_int(planes, minimum=2):
             raise ValueError(f"`planes` must be an int >= 2. Received: planes={planes!r}")
-        if rank is not None and (not _is_int(rank) or rank < 1):
+        if rank is not None and not is_int(rank):
             raise ValueError(f"`rank` must be None or an int >= 1. Received: rank={rank!r}")
         self.planes = planes
         self.rank = rank

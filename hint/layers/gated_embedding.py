@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hint.validation import is_int
+
 
 @keras.saving.register_keras_serializable(package="hint")
 class GatedEmbedding(keras.layers.Layer):
@@ -35,7 +37,7 @@ class GatedEmbedding(keras.layers.Layer):
 
     def __init__(self, dim=48, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        if not is_int(dim):
             raise ValueError(f"`dim` must be a positive integer. Received: dim={dim}")
         self.dim = dim
         self.use_bias = use_bias

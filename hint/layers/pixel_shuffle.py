@@ -3,10 +3,12 @@
 import keras
 import tensorflow as tf
 
+from hint.validation import is_int
+
 
 def check_factor(factor):
     """Validates a pixel (un)shuffle factor: an int of at least 2; returns it."""
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+    if not is_int(factor, minimum=2):
         raise ValueError(f"`factor` must be an int >= 2. Received: factor={factor!r}")
     return factor
 

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from hint.layers.layer_norm import LayerNorm
+from hint.validation import is_int
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -54,7 +55,7 @@ class SCAL(keras.layers.Layer):
 
     def __init__(self, num_heads=1, use_bias=False, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_heads, int) or isinstance(num_heads, bool) or num_heads < 1:
+        if not is_int(num_heads):
             raise ValueError(
                 f"`num_heads` must be a positive integer. Received: num_heads={num_heads}"
             )

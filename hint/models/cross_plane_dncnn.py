@@ -5,7 +5,8 @@ import numpy as np
 
 from hint.layers.color_planes import COLOR_SPACES, ColorPlanes
 from hint.layers.cross_plane_mixing import CrossPlaneMixing
-from hint.models.dncnn import DnCNN, _is_positive_int, check_trunk_arguments, trunk_conv
+from hint.models.dncnn import DnCNN, check_trunk_arguments, trunk_conv
+from hint.validation import is_int
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -83,11 +84,11 @@ class CrossPlaneDnCNN(keras.Model):
                 f"`color_space` must be one of {COLOR_SPACES}. "
                 f"Received: color_space={color_space!r}"
             )
-        if not _is_positive_int(mix_every):
+        if not is_int(mix_every):
             raise ValueError(
                 f"`mix_every` must be a positive int. Received: mix_every={mix_every!r}"
             )
-        if mix_rank is not None and not _is_positive_int(mix_rank):
+        if mix_rank is not None and not is_int(mix_rank):
             raise ValueError(
                 f"`mix_rank` must be None or a positive int. Received: mix_rank={mix_rank!r}"
             )

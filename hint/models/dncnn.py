@@ -6,6 +6,7 @@ import numpy as np
 from hint.layers.pixel_shuffle import PixelShuffle
 from hint.layers.pixel_unshuffle import PixelUnshuffle
 from hint.models.presets import preset_arguments
+from hint.validation import is_int
 
 CONDITIONINGS = ("none", "noise_map")
 DOWNSAMPLES = ("none", "pixel_unshuffle")
@@ -15,15 +16,11 @@ PREDICTIONS = ("noise", "clean")
 UNSHUFFLE_FACTOR = 2
 
 
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def check_trunk_arguments(depth, filters, conditioning, min_depth=2):
     """Validates the arguments DnCNN-style networks share; a `ValueError` naming the bad one."""
-    if not _is_positive_int(depth) or depth < min_depth:
+    if not is_int(depth, min_depth):
         raise ValueError(f"`depth` must be an int >= {min_depth}. Received: depth={depth!r}")
-    if not _is_positive_int(filters):
+    if not is_int(filters):
         raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
     if conditioning not in CONDITIONINGS:
         raise ValueError(
@@ -258,7 +255,7 @@ class DnCNN(keras.Model):
             A new `DnCNN` built in the current dtype policy, or this model (folded) when
             `depth` equals its depth.
         """
-        if not _is_positive_int(depth) or depth < self.depth:
+        if not is_int(depth, self.depth):
             raise ValueError(
                 f"`depth` must be an int >= this model's depth ({self.depth}). "
                 f"Received: depth={depth!r}"

@@ -12,14 +12,11 @@ from hint.layers import (
 )
 from hint.layers.sandwich_block import LAYER_NORM_TYPES
 from hint.models.presets import check_spatial_multiple, preset_arguments
+from hint.validation import is_int
 
 # Height and width must be multiples of this: three 2x down-samplings, then the latent
 # blocks' SCAL spatial branch pools by 2 once more (as in the official model).
 SIZE_MULTIPLE = 16
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -118,15 +115,15 @@ class HINTBackbone(keras.Model):
         remat=False,
         **kwargs,
     ):
-        if not _is_positive_int(dim) or dim % 2:
+        if not is_int(dim) or dim % 2:
             raise ValueError(f"`dim` must be a positive even integer. Received: dim={dim}")
         num_blocks = tuple(num_blocks)
         num_heads = tuple(num_heads)
-        if len(num_blocks) != 4 or not all(_is_positive_int(n) for n in num_blocks):
+        if len(num_blocks) != 4 or not all(is_int(n) for n in num_blocks):
             raise ValueError(
                 f"`num_blocks` must be 4 positive integers. Received: num_blocks={num_blocks}"
             )
-        if len(num_heads) != 4 or not all(_is_positive_int(n) for n in num_heads):
+        if len(num_heads) != 4 or not all(is_int(n) for n in num_heads):
             raise ValueError(
                 f"`num_heads` must be 4 positive integers. Received: num_heads={num_heads}"
             )
@@ -149,7 +146,7 @@ class HINTBackbone(keras.Model):
             raise ValueError(
                 f"`layer_norm` must be one of {LAYER_NORM_TYPES}. Received: layer_norm={layer_norm}"
             )
-        if not _is_positive_int(image_channels):
+        if not is_int(image_channels):
             raise ValueError(
                 "`image_channels` must be a positive integer. "
                 f"Received: image_channels={image_channels}"

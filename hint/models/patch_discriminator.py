@@ -2,9 +2,7 @@
 
 import keras
 
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+from hint.validation import is_int
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -50,12 +48,12 @@ class PatchDiscriminator(keras.Model):
     """
 
     def __init__(self, image_channels=3, filters=64, spectral_norm=True, **kwargs):
-        if not _is_positive_int(image_channels):
+        if not is_int(image_channels):
             raise ValueError(
                 "`image_channels` must be a positive integer. "
                 f"Received: image_channels={image_channels}"
             )
-        if not _is_positive_int(filters):
+        if not is_int(filters):
             raise ValueError(f"`filters` must be a positive integer. Received: filters={filters}")
         if not isinstance(spectral_norm, bool):
             raise ValueError(

@@ -3,13 +3,10 @@
 import keras
 
 from hint.models.presets import check_spatial_multiple
+from hint.validation import is_int
 
 ACTIVATIONS = ("relu", "elu", "gelu", "leaky_relu", "swish", "tanh")
 MAX_DEPTH = 6
-
-
-def _is_positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -66,9 +63,9 @@ class TunableCNN(keras.Model):
         image_channels=3,
         **kwargs,
     ):
-        if not _is_positive_int(filters):
+        if not is_int(filters):
             raise ValueError(f"`filters` must be a positive integer. Received: filters={filters}")
-        if not _is_positive_int(kernel_size) or kernel_size % 2 == 0:
+        if not is_int(kernel_size) or kernel_size % 2 == 0:
             raise ValueError(
                 f"`kernel_size` must be a positive odd integer. Received: kernel_size={kernel_size}"
             )
@@ -76,15 +73,15 @@ class TunableCNN(keras.Model):
             raise ValueError(
                 f"`activation` must be one of {ACTIVATIONS}. Received: activation={activation}"
             )
-        if not _is_positive_int(depth) or depth > MAX_DEPTH:
+        if not is_int(depth) or depth > MAX_DEPTH:
             raise ValueError(
                 f"`depth` must be an integer in 1..{MAX_DEPTH}. Received: depth={depth}"
             )
-        if not _is_positive_int(bottleneck):
+        if not is_int(bottleneck):
             raise ValueError(
                 f"`bottleneck` must be a positive integer. Received: bottleneck={bottleneck}"
             )
-        if not _is_positive_int(image_channels):
+        if not is_int(image_channels):
             raise ValueError(
                 "`image_channels` must be a positive integer. "
                 f"Received: image_channels={image_channels}"
