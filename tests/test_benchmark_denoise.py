@@ -54,17 +54,23 @@ def test_main_measures_every_method_and_writes_json_and_png(tmp_path, capsys):
     assert labels["gray", "bm3d"] == "BM3D" and labels["color", "bm3d"] == "CBM3D"
     assert labels["gray", "network"] == "network (gray.keras)"
     assert labels["color", "network"] == "network (color.keras)"
-    # The printed table has one line per JSON row, with its numbers.
+    by_key = {(r["dataset"], r["sigma"], r["method"]): r for r in rows}
+    # The printed table has one line per JSON row, with its numbers and, per image on the same
+    # noisy image, how many images the method has above BM3D ("count/images").
     printed = [re.split(r"\s{2,}", line.strip()) for line in capsys.readouterr().out.splitlines()]
     for r in rows:
+        bm3d = by_key[r["dataset"], r["sigma"], "bm3d"]["per_image"]["psnr"]
+        above = None if r["method"] == "bm3d" else int(r["per_image"]["psnr"][0] > bm3d[0])
+        assert r["images_above_bm3d"] == above
         cells = [r["dataset"], f"{r['sigma']:g}", r["label"], "1", f"{r['psnr']:.2f}"]
-        assert sum(line[:5] == cells for line in printed) == 1
+        (line,) = [line for line in printed if line[:5] == cells]
+        assert line[-1] == ("-" if above is None else f"{above}/1")
     assert all(math.isfinite(r["psnr"]) and 0.0 < r["ssim"] <= 1.0 for r in rows)
-    by_key = {(r["dataset"], r["sigma"], r["method"]): r for r in rows}
     for dataset in ("gray", "color"):
         assert by_key[dataset, 50.0, "bm3d"]["psnr"] > by_key[dataset, 50.0, "noisy"]["psnr"] + 3
         assert by_key[dataset, 25.0, "bm3d"]["speed_vs_bm3d"] == pytest.approx(1.0)
         assert by_key[dataset, 25.0, "noisy"]["seconds_per_image"] is None
+        assert by_key[dataset, 50.0, "noisy"]["images_above_bm3d"] == 0
     assert (out / "psnr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == ["psnr.png", "results.json"]
 
@@ -88,6 +94,7 @@ def test_ensemble_runs_the_denoise_ensemble_and_says_so(tmp_path):
     rows = bench.run_benchmark([str(tmp_path / "gray")], ensemble="dihedral", **kwargs)
     (network,) = [r for r in rows if r["method"] == "network"]
     assert network["label"] == "network (gray.keras, x8 ensemble)"
+    assert network["images_above_bm3d"] is None  # no BM3D to compare with
     clean = image_io.read_image(str(tmp_path / "gray" / "a.png"))
     noisy = evaluation.add_noise(clean[None], 25.0, bench.DEFAULT_SEED)[0]
     out = inference.denoise_array(training.load_model(gray), noisy, sigma=25.0, ensemble="dihedral")
