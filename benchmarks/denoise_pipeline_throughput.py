@@ -47,9 +47,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from datasets.degradations import Dither, floyd_steinberg, make_degradation  # noqa: E402
-from datasets.pipelines import denoising_pipeline  # noqa: E402
-from datasets.sources import ImageSource  # noqa: E402
+from hint.datasets.degradations import Dither, floyd_steinberg, make_degradation  # noqa: E402
+from hint.datasets.pipelines import denoising_pipeline  # noqa: E402
+from hint.datasets.sources import ImageSource  # noqa: E402
 from hint.models import DnCNN  # noqa: E402
 
 

@@ -97,9 +97,9 @@ if REPO_ROOT not in sys.path:
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from datasets import image_io  # noqa: E402
 from hint import config, evaluation, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
+from hint.datasets import image_io  # noqa: E402
 
 SHARED_VAL = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "val")
 DEFAULT_DATA = (os.path.join(SHARED_VAL, "Set12"), os.path.join(SHARED_VAL, "McMaster"))

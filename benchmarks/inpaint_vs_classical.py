@@ -20,8 +20,8 @@ directory or `.keras` file; default the shipped weights, `hint.pretrained.load("
 inpaint --color-space`), `--out` (folder, `benchmarks/results/inpaint_vs_classical/`).
 
 Protocol. Images: the centre `--size` crop of every image of the folder in sorted file order
-(`datasets.sources.fixed_crops`, the crops `python main.py evaluate --data DIR` uses; images
-smaller than the crop are upscaled first). Masks: `datasets.masks.evaluation_masks(size,
+(`hint.datasets.sources.fixed_crops`, the crops `python main.py evaluate --data DIR` uses; images
+smaller than the crop are upscaled first). Masks: `hint.datasets.masks.evaluation_masks(size,
 per_bucket, seed)`, the fixed mask set of the project's evaluation, binned by hole ratio into
 0-20, 20-40 and 40-60 %; the first 8 per bucket are exactly `evaluate`'s default set (masks are
 binned in a fixed order). Mask `j` of a bucket goes with image `j mod N`, as in
@@ -76,9 +76,9 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from datasets import image_io, masks, sources  # noqa: E402
 from hint import config, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
+from hint.datasets import image_io, masks, sources  # noqa: E402
 
 DEFAULT_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "val", "McMaster"))
 DEFAULT_OUT = os.path.normpath(os.path.join(ROOT, "benchmarks", "results", "inpaint_vs_classical"))

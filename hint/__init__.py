@@ -6,4 +6,4 @@ presets), `hint.tasks` (task models owning their train step and losses). Modules
 `hint.losses`, `hint.metrics`, `hint.plots`, `hint.commands` (the `main.py` subcommands).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 
-from datasets.image_io import ImageReadError
 from hint import config as config_lib
 from hint import training
+from hint.datasets.image_io import ImageReadError
 from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
 from hint.pretrained import PretrainedError
-from tuning import TuningError
+from hint.tuning import TuningError
 
 # Errors that are the user's to fix: printed as one line, exit code 2, no traceback.
 USER_ERRORS = (
@@ -160,15 +160,15 @@ def tune(
     oracle=None,
     verbose=1,
 ):
-    """Hyperparameter search (Keras Tuner) over `tune.space`; see `tuning.search.run_search`.
+    """Hyperparameter search (Keras Tuner) over `tune.space`; see `hint.tuning.search.run_search`.
 
     `chief` / `worker` / `oracle` set Keras Tuner's `KERASTUNER_*` variables for a distributed
-    search before keras_tuner is imported. Returns a `tuning.search.SearchResult`.
+    search before keras_tuner is imported. Returns a `hint.tuning.search.SearchResult`.
     """
-    from tuning import distributed
+    from hint.tuning import distributed
 
     distributed.configure(chief=chief, worker=worker, oracle=oracle)
-    from tuning import search
+    from hint.tuning import search
 
     return search.run_search(
         config_path,

@@ -83,7 +83,7 @@ class RunConfig:
 
 @dataclass
 class MaskConfig:
-    """Hole masks made on the fly inside tf.data (see `datasets.masks`)."""
+    """Hole masks made on the fly inside tf.data (see `hint.datasets.masks`)."""
 
     kind: str = "mix"
     weights: dict[str, float] = field(
@@ -94,7 +94,7 @@ class MaskConfig:
 
 @dataclass
 class NoiseConfig:
-    """Degradations for `task: denoise` (see `datasets.degradations`); sigma in 0-255 units."""
+    """Degradations for `task: denoise` (see `hint.datasets.degradations`); sigma in 0-255 units."""
 
     kind: str = "gaussian"
     sigma: float = 25.0
@@ -191,7 +191,7 @@ class EvalConfig:
 
 @dataclass
 class TuneConfig:
-    """Hyperparameter search (`python main.py tune`); the space is checked by `tuning.space`."""
+    """Hyperparameter search (`python main.py tune`); `hint.tuning.space` checks the space."""
 
     dir: str = "tuning_runs"
     name: str = "search"
@@ -283,7 +283,7 @@ def config_from_dict(
 
 def dump_config(cfg: Config, path: str) -> None:
     """Writes the resolved config as YAML, atomically."""
-    from datasets.image_io import atomic_write
+    from hint.datasets.image_io import atomic_write
 
     with atomic_write(path, mode="w") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
@@ -657,12 +657,6 @@ def validate(cfg: Config) -> None:
     _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
     _validate_tune(cfg.tune)
     _positive(cfg.discriminator.filters, "discriminator.filters")
-    init = cfg.model.init_from
-    if init is not None and init != PRETRAINED and not os.path.exists(init):
-        raise ConfigError(
-            f"'model.init_from' must be {PRETRAINED!r} (the shipped weights) or an existing run "
-            f"directory or .keras file. Received: model.init_from={init!r}"
-        )
 
 
 def _validate_noise(n: NoiseConfig) -> None:

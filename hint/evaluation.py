@@ -17,9 +17,9 @@ import keras
 import numpy as np
 from tabulate import tabulate
 
-from datasets import image_io, masks, sources
 from hint import inference, training
 from hint import metrics as hint_metrics
+from hint.datasets import image_io, masks, sources
 
 METRICS = ("psnr", "ssim", "mae", "mse")
 

@@ -21,7 +21,6 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from datasets import image_io
 from hint.blending import poisson_blend
 from hint.config import (
     BLENDS,
@@ -30,6 +29,7 @@ from hint.config import (
     INPAINT_COLOR_SPACE,
     INPAINT_COLOR_SPACES,
 )
+from hint.datasets import image_io
 from hint.layers.color_planes import PLANE_SCALE, plane_transform
 
 # HINT downsamples 3 times and SCAL pools the latent by 2 more: sizes must divide by 16.

@@ -210,7 +210,7 @@ def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "
 
 def ship(run_dir: str, name: str, benchmark: str | None = None, notes: str = "") -> str:
     """Copies the run's network into `hint/weights/` and writes its card; returns the card."""
-    from datasets.image_io import atomic_write
+    from hint.datasets.image_io import atomic_write
 
     if name not in pretrained.PRETRAINED:
         raise ModelCardError(f"Unknown name {name!r}; one of {sorted(pretrained.PRETRAINED)}.")

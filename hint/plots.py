@@ -2,7 +2,7 @@
 
 Uses matplotlib's object-oriented API with the Agg canvas directly (no `pyplot`), so importing
 this module never changes the process-wide backend and figures are freed with their last
-reference. Every PNG is written atomically with `datasets.image_io.atomic_write` (a temp file
+reference. Every PNG is written atomically with `hint.datasets.image_io.atomic_write` (a temp file
 in the destination folder, then `os.replace`).
 """
 
@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from datasets.image_io import atomic_write
+from hint.datasets.image_io import atomic_write
 
 DEFAULT_TITLES = ("masked input", "mask", "output", "ground truth")
 _SKIPPED_COLUMNS = ("epoch", "batch", "size", "cpu_seconds", "wall_seconds")

@@ -31,10 +31,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets import image_io, masks, pipelines, sources
 from hint import config as config_lib
 from hint import distribute_compat
 from hint import losses as hint_losses
+from hint.datasets import image_io, masks, pipelines, sources
 from hint.tasks.denoiser import Denoiser
 from hint.tasks.inpainter import Inpainter
 
@@ -323,7 +323,7 @@ def trim_for_replicas(val_ds: tf.data.Dataset, batch_size: int, replicas: int):
 
 def make_degradation(cfg: config_lib.Config, sigma: float | None = None):
     """The configured noise model; `sigma` (0-255) fixes a Gaussian level, e.g. to evaluate."""
-    from datasets import degradations
+    from hint.datasets import degradations
 
     n = cfg.data.noise
     if sigma is not None:
@@ -479,6 +479,14 @@ def build_denoiser(cfg: config_lib.Config) -> Denoiser:
 def init_source(cfg: config_lib.Config) -> str:
     """`model.init_from` as a path: "pretrained" is the shipped model of the task and channels."""
     if cfg.model.init_from != config_lib.PRETRAINED:
+        # Checked here, not when the config loads: a run's recorded config stays loadable (to
+        # evaluate or resume it) after the run it started from is gone.
+        if not os.path.exists(cfg.model.init_from):
+            raise TrainingError(
+                f"'model.init_from' must be {config_lib.PRETRAINED!r} (the shipped weights) or "
+                "an existing run directory or .keras file. "
+                f"Received: model.init_from={cfg.model.init_from!r}"
+            )
         return cfg.model.init_from
     from hint import pretrained
 

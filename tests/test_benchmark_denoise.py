@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from benchmarks import denoise_vs_classical as bench
-from datasets import image_io
 from hint import evaluation, inference, training
+from hint.datasets import image_io
 from hint.models.dncnn import DnCNN
 
 SIGMAS = (15.0, 25.0, 50.0)

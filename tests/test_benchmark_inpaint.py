@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("cv2")
 
 from benchmarks import inpaint_vs_classical as bench  # noqa: E402
-from datasets import image_io  # noqa: E402
+from hint.datasets import image_io  # noqa: E402
 from hint.models import HINTBackbone  # noqa: E402
 
 BUCKETS = ("0-20%", "20-40%", "40-60%")

@@ -84,7 +84,6 @@ def test_exponent_without_dot_is_a_float(tmp_path):
         ("data.path=/no/such/folder", "not a folder"),
         ("data.mask.kind=folder", "data.mask.folder"),
         ("model.preset=huge", "Unknown preset"),
-        ("model.init_from=/no/such/run", "init_from"),
         ("data.color_augment=hue", "one of none, channel_permutation, saturation, gray_channel"),
         ("data.channels=1 data.color_augment=channel_permutation", "needs colour images"),
     ],
@@ -97,8 +96,8 @@ def test_impossible_values(override, pattern):
 def test_option_names_match_the_dataset_module():
     # hint.config keeps TensorFlow-free copies of the dataset options it validates (importing
     # them would import TensorFlow through the `datasets` package).
-    from datasets import masks, sources
     from hint import config
+    from hint.datasets import masks, sources
 
     assert config.FLIPS == sources.FLIPS
     assert config.COLOR_AUGMENTS == sources.COLOR_AUGMENTS

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from datasets import image_io
 from hint import inference
+from hint.datasets import image_io
 
 
 def conv_denoiser(channels=1, conditioned=False, depth=5):

@@ -281,17 +281,17 @@ def test_versions(exported, tmp_path):
 
 
 def test_cli_export_next_version_and_instructions(exported, capsys):
-    import main
+    from hint import cli
 
     _, run_dir, version_dir = exported
     out = os.path.dirname(os.path.dirname(version_dir))
-    assert main.main(["export", "--run", run_dir, "--out", out]) == 0
+    assert cli.main(["export", "--run", run_dir, "--out", out]) == 0
     text = capsys.readouterr().out
     model_dir = os.path.join(out, "hint")
     assert sorted(os.listdir(model_dir)) == ["1", "2", "hint-v1.keras", "hint-v2.keras"]
     assert f"--rest_api_port=8501 --model_name=hint \\\n      --model_base_path={model_dir}" in text
     assert '"signature_name": "inpaint_bytes"' in text and '"b64"' in text
-    assert main.main(["export", "--run", run_dir, "--out", out, "--version", "2"]) == 2
+    assert cli.main(["export", "--run", run_dir, "--out", out, "--version", "2"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert sorted(os.listdir(model_dir)) == ["1", "2", "hint-v1.keras", "hint-v2.keras"]
 

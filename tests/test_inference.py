@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from datasets import image_io
 from hint import inference
+from hint.datasets import image_io
 from hint.models import HINTBackbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from datasets import image_io
 from hint import commands, evaluation, model_card, pretrained, training
 from hint.config import load_config
+from hint.datasets import image_io
 
 TINY_DENOISER = [
     "task=denoise",

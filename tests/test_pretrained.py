@@ -7,8 +7,8 @@ check the mechanism; `test_shipped_weights.py` checks the real files.
 import numpy as np
 import pytest
 
-from datasets import image_io
 from hint import commands, config, inference, pretrained, training
+from hint.datasets import image_io
 from hint.models.dncnn import DnCNN
 
 
@@ -126,10 +126,10 @@ def test_auto_precision_follows_the_cpu(weights_dir, tmp_path, monkeypatch, caps
     for flags, expected in ((set(), "float32"), ({"avx512_bf16"}, "mixed_bfloat16")):
         monkeypatch.setattr(training, "cpu_flags", lambda flags=flags: flags)
         capsys.readouterr()
-        import main
+        from hint import cli
 
         argv = ["denoise", "--image", str(path), "--sigma", "25"]
-        assert main.main([*argv, "--out", str(tmp_path / f"{expected}.npy")]) == 0
+        assert cli.main([*argv, "--out", str(tmp_path / f"{expected}.npy")]) == 0
         assert f"Computing in {expected}" in capsys.readouterr().out
         assert pretrained.ShippedDenoisers("auto").precision == expected
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
@@ -263,18 +263,17 @@ def test_denoise_command_ensemble(weights_dir, tmp_path):
     save_denoiser(weights_dir, "denoise_gray", 1)
     path = tmp_path / "n.npy"
     np.save(path, np.random.default_rng(4).uniform(size=(24, 40, 1)).astype("float32"))
-    import main
-    from hint import inference
+    from hint import cli, inference
 
     argv = ["denoise", "--image", str(path), "--sigma", "25", "--out"]
-    assert main.main(argv + [str(tmp_path / "e.npy"), "--ensemble", "dihedral"]) == 0
+    assert cli.main(argv + [str(tmp_path / "e.npy"), "--ensemble", "dihedral"]) == 0
     network = pretrained.ShippedDenoisers("auto").for_channels(1)  # the command's default
     expected = inference.denoise_array(
         network, np.load(path), sigma=25, clip=False, ensemble="dihedral"
     )
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), expected, atol=1e-5)
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
-        main.main(argv + [str(tmp_path / "x.npy"), "--ensemble", "x8"])
+        cli.main(argv + [str(tmp_path / "x.npy"), "--ensemble", "x8"])
     assert exit_info.value.code == 2 and not (tmp_path / "x.npy").exists()
 
 
@@ -289,8 +288,7 @@ def test_inpaint_command_blend_ensemble_and_colour_space(weights_dir, tmp_path):
     mask[4:20, 8:30] = 1
     image_io.write_image(str(tmp_path / "i.tif"), image)
     image_io.write_image(str(tmp_path / "m.png"), mask)
-    import main
-    from hint import inference
+    from hint import cli, inference
 
     argv = ["inpaint", "--image", str(tmp_path / "i.tif"), "--mask", str(tmp_path / "m.png")]
     argv += ["--precision", "float32"]
@@ -298,7 +296,7 @@ def test_inpaint_command_blend_ensemble_and_colour_space(weights_dir, tmp_path):
 
     def run(name, options, **kwargs):
         out = str(tmp_path / name)
-        assert main.main(argv + ["--out", out, "--blend", "none", *options]) == 0
+        assert cli.main(argv + ["--out", out, "--blend", "none", *options]) == 0
         expected = inference.inpaint_array(pretrained.load("inpaint"), image, mask, **kwargs)
         # The output keeps the input's 8-bit format: equal up to rounding.
         np.testing.assert_allclose(image_io.read_image(out), expected, atol=0.51 / 255)
@@ -310,5 +308,12 @@ def test_inpaint_command_blend_ensemble_and_colour_space(weights_dir, tmp_path):
     # Each option changes the result.
     assert np.abs(single - ensembled).max() > 2 / 255 and np.abs(single - joint).max() > 2 / 255
     with pytest.raises(SystemExit) as exit_info:  # argparse: usage error
-        main.main(argv + ["--out", str(tmp_path / "x.tif"), "--ensemble", "x8"])
+        cli.main(argv + ["--out", str(tmp_path / "x.tif"), "--ensemble", "x8"])
     assert exit_info.value.code == 2 and not (tmp_path / "x.tif").exists()
+
+
+def test_init_from_a_missing_run_is_a_training_error_not_a_config_error(tmp_path):
+    """A recorded config whose source run is gone still loads (to evaluate or resume it)."""
+    cfg = config.load_config(None, [f"model.init_from={tmp_path / 'gone'}"])
+    with pytest.raises(training.TrainingError, match="init_from.*an existing run directory"):
+        training.init_source(cfg)

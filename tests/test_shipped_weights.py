@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from datasets import image_io
 from hint import commands, inference, pretrained
+from hint.datasets import image_io
 
 # The models this checkout ships (each with its card).
 SHIPPED = ("denoise_gray", "denoise_color", "inpaint")

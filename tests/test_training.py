@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from datasets import image_io
 from hint import commands, evaluation, training
 from hint.config import load_config
+from hint.datasets import image_io
 
 TINY = [
     "data.image_size=32",

@@ -58,7 +58,7 @@ class DnCNN(keras.Model):
 
     - `conditioning="noise_map"`: a second input `noise_level` (B, H, W, 1), the per-pixel noise
       standard deviation in [0, 1] units (sigma / 255 for Gaussian noise, as made by
-      `datasets.degradations`), is concatenated to the network input as an extra channel, so
+      `hint.datasets.degradations`), is concatenated to the network input as an extra channel, so
       one model serves every noise level it was trained on (FFDNet: sigma in [0, 75]).
     - `downsample="pixel_unshuffle"`: the image is pixel-unshuffled by 2 into (H/2, W/2, 4C)
       (odd sizes are padded by repeating the last row / column), the noise map is average-pooled

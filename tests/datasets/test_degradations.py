@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import _seeds
-from datasets.degradations import (
+from hint.datasets import _seeds
+from hint.datasets.degradations import (
     DEGRADATION_KINDS,
     SALT_DEGRADATION,
     Dither,
@@ -13,7 +13,7 @@ from datasets.degradations import (
     floyd_steinberg,
     make_degradation,
 )
-from datasets.pipelines import denoising_pipeline
+from hint.datasets.pipelines import denoising_pipeline
 
 SEED = tf.constant([3, 4], tf.int64)
 

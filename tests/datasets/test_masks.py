@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import _seeds
-from datasets.image_io import write_image
-from datasets.masks import MaskGenerator, evaluation_masks, hole_ratio
+from hint.datasets import _seeds
+from hint.datasets.image_io import write_image
+from hint.datasets.masks import MaskGenerator, evaluation_masks, hole_ratio
 
 SIZE = 32
 

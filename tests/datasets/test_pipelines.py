@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets.masks import MaskGenerator
-from datasets.pipelines import evaluation_pipeline, inpainting_pipeline, validation_pipeline
-from datasets.sources import ImageSource
+from hint.datasets.masks import MaskGenerator
+from hint.datasets.pipelines import evaluation_pipeline, inpainting_pipeline, validation_pipeline
+from hint.datasets.sources import ImageSource
 
 SIZE = 32
 

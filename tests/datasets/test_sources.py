@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import sources
-from datasets.image_io import write_image
-from datasets.sources import (
+from hint.datasets import sources
+from hint.datasets.image_io import write_image
+from hint.datasets.sources import (
     ImageSource,
     embedded_image_names,
     embedded_images,

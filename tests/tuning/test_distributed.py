@@ -15,8 +15,8 @@ import time
 import pytest
 
 from hint.config import ConfigError
+from hint.tuning import distributed
 from tests.tuning.common import CNN, write_config
-from tuning import distributed
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEADLINE_SECONDS = 240  # a bound for a loaded machine; it takes ~1 minute

@@ -9,11 +9,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-import main
-from hint import training
+from hint import cli, training
 from hint.config import ConfigError, load_config
+from hint.tuning import TuningError, search
 from tests.tuning.common import CNN, write_config
-from tuning import TuningError, search
 
 
 def _log_rows(run_dir):
@@ -77,7 +76,7 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
     # The same command again (here through the CLI) finds the search complete; --retrain-best
     # trains the best config with its full schedule and evaluates it.
     argv = ["tune", "--config", path, "--set", "train.epochs=2", "--retrain-best"]
-    assert main.main(argv) == 0
+    assert cli.main(argv) == 0
     assert "resuming with 3 trial(s) done" in capsys.readouterr().out
     retrained = tmp_path / "runs" / f"test-best-trial_{result.best_trial}"
     assert len(_log_rows(retrained)) == 2
@@ -124,7 +123,7 @@ def test_resume_after_interruption(tmp_path):
 def test_failed_trial_fails_loudly_with_its_error(tmp_path, capsys):
     # 32 channels at level 4 cannot be split into 3 heads: HINTBackbone raises in the trial.
     path = write_config(tmp_path, {"model.num_heads": {"choice": [[1, 1, 1, 3]]}}, trials=3)
-    assert main.main(["tune", "--config", path]) == 2
+    assert cli.main(["tune", "--config", path]) == 2
     err = capsys.readouterr().err
     assert "1 of 1 trials failed" in err and "trial 0" in err and "num_heads" in err
     project = tmp_path / "tuning" / "test"

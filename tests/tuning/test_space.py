@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from hint.config import ConfigError, load_config
+from hint.tuning import search
+from hint.tuning.hypermodel import HintHyperModel
+from hint.tuning.space import parse_space
 from tests.tuning.common import CNN, write_config
-from tuning import search
-from tuning.hypermodel import HintHyperModel
-from tuning.space import parse_space
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

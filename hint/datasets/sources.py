@@ -54,8 +54,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from datasets import _seeds
-from datasets.image_io import (
+from hint.datasets import _seeds
+from hint.datasets.image_io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
     _convert_channels,

@@ -83,7 +83,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from datasets import _seeds
+from hint.datasets import _seeds
 
 DEGRADATION_KINDS = (
     "gaussian",
@@ -97,7 +97,7 @@ DEGRADATION_KINDS = (
 """Names accepted by `make_degradation(kind=...)`."""
 
 SALT_DEGRADATION = 0x5EED_0D01
-"""Seed salt of the per-example degradation seeds (see `datasets._seeds`)."""
+"""Seed salt of the per-example degradation seeds (see `hint.datasets._seeds`)."""
 
 MAX_SIGMA = 255.0
 

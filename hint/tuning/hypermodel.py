@@ -23,7 +23,7 @@ import yaml
 
 from hint import config as config_lib
 from hint import training
-from tuning import space as space_lib
+from hint.tuning import space as space_lib
 
 
 class HintHyperModel(keras_tuner.HyperModel):
@@ -32,7 +32,7 @@ class HintHyperModel(keras_tuner.HyperModel):
     Args:
         raw: The raw base config dict (YAML file plus `--set` overrides, before resolution),
             so that a tuned `model.preset` brings its own arguments.
-        space: The parsed `tuning.space.SearchSpace`.
+        space: The parsed `hint.tuning.space.SearchSpace`.
         name: Hypermodel name. Defaults to `"hint"`.
 
     Example:

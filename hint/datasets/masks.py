@@ -3,7 +3,7 @@
 A mask is float32 [H, W, 1] with values exactly 0 or 1, 1 = hole (the HINT convention). Every
 generator is a pure function of a [2] integer seed tensor, so a pipeline gets reproducible masks
 by deriving one seed per example from (global seed, example index), e.g. with
-``tf.random.experimental.stateless_fold_in`` (see `datasets.pipelines`). Nothing depends on the
+``tf.random.experimental.stateless_fold_in`` (see `hint.datasets.pipelines`). Nothing depends on the
 global TF seed or on op order, and no Python code runs per example (no ``py_function``).
 
 Kinds:
@@ -50,8 +50,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from datasets import _seeds
-from datasets.image_io import ImageReadError, list_images, read_image
+from hint.datasets import _seeds
+from hint.datasets.image_io import ImageReadError, list_images, read_image
 
 MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
 """Names accepted by `MaskGenerator(kind=...)`."""

@@ -15,10 +15,10 @@ Flow::
   batch. Example k always gets the mask of seed (``seed``, k), so each validation crop has a fixed
   mask, identical on every run.
 - `evaluation_pipeline`: fixed evaluation crops paired with the fixed masks of
-  `datasets.masks.evaluation_masks`, one finite dataset per hole-ratio bucket. Pair i uses crop
+  `hint.datasets.masks.evaluation_masks`, one finite dataset per hole-ratio bucket. Pair i uses crop
   ``i % N`` and mask ``i % M`` for i < max(N, M), so every crop and every mask of a bucket is used
   at least once and the pairing never changes.
-- `denoising_pipeline`: clean crops and degraded copies (`datasets.degradations`: Gaussian,
+- `denoising_pipeline`: clean crops and degraded copies (`hint.datasets.degradations`: Gaussian,
   Poisson, ... noise) -> ``({"image": noisy, "noise_level": sigma_map}, clean)`` batches.
 
 Masks are generated with stateless ops from per-example seeds, so the stream of a seed does not
@@ -37,8 +37,8 @@ Example:
 import numpy as np
 import tensorflow as tf
 
-from datasets import _seeds
-from datasets.degradations import SALT_DEGRADATION, as_degradation
+from hint.datasets import _seeds
+from hint.datasets.degradations import SALT_DEGRADATION, as_degradation
 
 
 def _check_batch_size(batch_size):
@@ -178,7 +178,7 @@ def denoising_pipeline(clean_ds, degradation, batch_size, seed, training=True):
 
     Args:
         clean_ds: Dataset of float32 [H, W, C] clean images (e.g. `ImageSource.train()`).
-        degradation: A `datasets.degradations.Degradation`, a kind name (``"gaussian"``) or a
+        degradation: A `hint.datasets.degradations.Degradation`, a kind name (``"gaussian"``) or a
             ``{"kind": ..., **params}`` dict (e.g. a YAML section).
         batch_size: Examples per batch.
         seed: Integer seed of the degradations.

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from datasets.image_io import atomic_write
+from hint.datasets.image_io import atomic_write
 
 
 def _label(value) -> str:
@@ -34,8 +34,8 @@ def plot_trials(rows, params, objective, direction="max", out_path="trials.png",
 
     Args:
         rows: Trial rows (dicts) with keys `trial`, `status`, the objective and each
-            parameter's key, as `tuning.search.trial_rows` makes them.
-        params: The `tuning.space.Param`s to plot, one panel each.
+            parameter's key, as `hint.tuning.search.trial_rows` makes them.
+        params: The `hint.tuning.space.Param`s to plot, one panel each.
         objective: Name of the objective metric, e.g. `"val_psnr"`.
         direction: `"max"` or `"min"`. Defaults to `"max"`.
         out_path: Destination PNG. Defaults to `"trials.png"`.

@@ -1,27 +1,28 @@
 """Data for HINT: image I/O, clean-image sources, hole masks and inpainting pipelines.
 
-This package depends on TensorFlow, NumPy, Pillow and scikit-image only; it never imports
-``hint``. Images are float32 NHWC in [0, 1]; masks are float32 [..., H, W, 1] with 1 = hole.
+This package sits at the bottom of `hint`: it depends on TensorFlow, NumPy, Pillow and
+scikit-image only, and imports no other `hint` module. Images are float32 NHWC in [0, 1]; masks
+are float32 [..., H, W, 1] with 1 = hole.
 
-- `datasets.image_io`: `read_image`, `write_image`, `atomic_write`, `list_images`.
-- `datasets.sources`: `ImageSource` / `image_sources` (train and validation crops from a folder
+- `hint.datasets.image_io`: `read_image`, `write_image`, `atomic_write`, `list_images`.
+- `hint.datasets.sources`: `ImageSource` / `image_sources` (train and validation crops from a folder
   or from the photographs bundled with scikit-image), `fixed_crops`, `embedded_images`.
-- `datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / folder / mix, stateless
+- `hint.datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / folder / mix, stateless
   and seeded, inside tf.data) and `evaluation_masks` (fixed masks by hole-ratio bucket).
-- `datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`,
+- `hint.datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`,
   `denoising_pipeline`.
-- `datasets.degradations`: `make_degradation` (gaussian / poisson / salt_pepper / speckle /
+- `hint.datasets.degradations`: `make_degradation` (gaussian / poisson / salt_pepper / speckle /
   quantization / dither / dropout, stateless and seeded, inside tf.data).
 """
 
-from datasets.degradations import (
+from hint.datasets.degradations import (
     DEGRADATION_KINDS,
     Degradation,
     degradation_config,
     degradation_from_config,
     make_degradation,
 )
-from datasets.image_io import (
+from hint.datasets.image_io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
     atomic_write,
@@ -30,7 +31,7 @@ from datasets.image_io import (
     read_image,
     write_image,
 )
-from datasets.masks import (
+from hint.datasets.masks import (
     DEFAULT_MIX_WEIGHTS,
     EVALUATION_BUCKETS,
     MASK_KINDS,
@@ -40,14 +41,14 @@ from datasets.masks import (
     hole_ratio,
     load_mask_folder,
 )
-from datasets.pipelines import (
+from hint.datasets.pipelines import (
     degrade,
     denoising_pipeline,
     evaluation_pipeline,
     inpainting_pipeline,
     validation_pipeline,
 )
-from datasets.sources import (
+from hint.datasets.sources import (
     EMBEDDED_IMAGES,
     ImageSource,
     embedded_image_names,

@@ -1,7 +1,7 @@
 """Run, resume and distribute a search; report its trials; write and retrain the best config.
 
 `python main.py tune` (`run_search`) loads the config, parses `tune.space`, and runs a Keras
-Tuner search whose trials are normal training runs (`tuning.hypermodel`). The tuning directory
+Tuner search whose trials are normal training runs (`hint.tuning.hypermodel`). The tuning directory
 `tune.dir/tune.name` holds:
 
 ```
@@ -22,7 +22,7 @@ again (resuming from its last finished epoch) and the total stays `tune.trials`;
 `run_search` raises `TuningError` with the first failure's error; a "best" of failed trials is
 never reported.
 
-Distributed (see `tuning.distributed`): the chief serves the oracle and writes the reports;
+Distributed (see `hint.tuning.distributed`): the chief serves the oracle and writes the reports;
 each worker runs trials until the oracle has none left.
 """
 
@@ -45,14 +45,14 @@ import yaml
 from keras_tuner.engine.trial import Trial, TrialStatus
 from tabulate import tabulate
 
-from datasets.image_io import atomic_write
 from hint import config as config_lib
 from hint import training
 from hint.config import ConfigError
-from tuning import TuningError, distributed
-from tuning import plots as tuning_plots
-from tuning import space as space_lib
-from tuning.hypermodel import HintHyperModel
+from hint.datasets.image_io import atomic_write
+from hint.tuning import TuningError, distributed
+from hint.tuning import plots as tuning_plots
+from hint.tuning import space as space_lib
+from hint.tuning.hypermodel import HintHyperModel
 
 SEARCH_FILE = "search.yaml"
 BEST_CONFIG_FILE = "best_config.yaml"
@@ -261,7 +261,7 @@ def load_tune_config(config_path, overrides=(), trials=None):
 
     Returns:
         (cfg, raw, space): the validated `Config`, the raw dict the trials start from (file
-        plus overrides) and the `tuning.space.SearchSpace`.
+        plus overrides) and the `hint.tuning.space.SearchSpace`.
 
     Raises:
         ConfigError: for any config or space problem, naming the key and its line.

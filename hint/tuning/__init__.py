@@ -5,10 +5,10 @@ varies (`model.dim`, `train.lr`, `data.mask.kind`, ...). Every trial is a normal
 base config + the trial's values -> a validated `Config` -> `hint.training.fit_task`, in its
 own run directory inside the tuning directory.
 
-- `tuning.space`: YAML space -> keras_tuner `HyperParameters`; trial values -> config values.
-- `tuning.hypermodel`: the `keras_tuner.HyperModel` that builds and fits the task per trial.
-- `tuning.search`: run / resume / distribute the search; the table, plot and best config.
-- `tuning.distributed`: the chief / worker environment (`KERASTUNER_*`), set before
+- `hint.tuning.space`: YAML space -> keras_tuner `HyperParameters`; trial values -> config values.
+- `hint.tuning.hypermodel`: the `keras_tuner.HyperModel` that builds and fits the task per trial.
+- `hint.tuning.search`: run / resume / distribute the search; the table, plot and best config.
+- `hint.tuning.distributed`: the chief / worker environment (`KERASTUNER_*`), set before
   keras_tuner is imported.
 
 Importing this package is cheap: it does not import keras_tuner or TensorFlow.
