@@ -35,8 +35,8 @@ from hint import config as config_lib
 from hint import distribute_compat
 from hint import losses as hint_losses
 from hint.datasets import image_io, masks, pipelines, sources
-from hint.tasks.denoiser import Denoiser
-from hint.tasks.inpainter import Inpainter
+from hint.tasks.denoise.denoiser import Denoiser
+from hint.tasks.inpaint.inpainter import Inpainter
 
 MODEL_FILE = "model.keras"
 DISCRIMINATOR_FILE = "discriminator.weights.h5"

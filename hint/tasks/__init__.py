@@ -1,5 +1,10 @@
-"""Task models: they own `train_step`, the losses and a default `compile()`."""
+"""Tasks: one subpackage per restoration task, each with the Keras training model it trains.
 
-from hint.tasks.inpainter import Inpainter
+A training model (`Inpainter`, `Denoiser`) owns `train_step`, the losses and a default
+`compile()`.
+"""
 
-__all__ = ["Inpainter"]
+from hint.tasks.denoise import Denoiser
+from hint.tasks.inpaint import Inpainter
+
+__all__ = ["Denoiser", "Inpainter"]

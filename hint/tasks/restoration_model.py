@@ -1,4 +1,4 @@
-"""What the task models share: optimizer construction and the metrics they report."""
+"""What the training models share: optimizer construction and the metrics they report."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def make_optimizer(name, learning_rate, beta_1=0.9, beta_2=0.999, ema_momentum=0
     raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={name}")
 
 
-class RestorationTask(keras.Model):
+class RestorationModel(keras.Model):
     """Base of the task models (`Inpainter`, `Denoiser`): loss trackers plus PSNR and SSIM.
 
     A task calls `_init_metrics(names)` in `compile()`; `metrics` then lists the loss trackers

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hint.tasks.denoiser import Denoiser
+from hint.tasks.denoise.denoiser import Denoiser
 from tests.layer_checks import check_saved_round_trip
 from tests.test_denoise_inference import conv_denoiser
 

@@ -7,7 +7,7 @@ from hint import losses as hint_losses
 from hint import metrics as hint_metrics
 from hint import training
 from hint.models import HINTBackbone, PatchDiscriminator
-from hint.tasks.inpainter import Inpainter
+from hint.tasks.inpaint.inpainter import Inpainter
 from tests.layer_checks import check_saved_round_trip
 
 TINY = dict(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from hint.tasks.restoration_task import RestorationTask, make_optimizer
+from hint.tasks.restoration_model import RestorationModel, make_optimizer
 
 PIXEL_LOSSES = ("mse", "l1")
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class Denoiser(RestorationTask):
+class Denoiser(RestorationModel):
     """Trains a denoising backbone with a pixel loss; reports PSNR and SSIM.
 
     The backbone takes `{"image": noisy}` and, when it is noise-level conditioned, also

@@ -7,11 +7,11 @@ import tensorflow as tf
 
 from hint import losses as hint_losses
 from hint import metrics as hint_metrics
-from hint.tasks.restoration_task import RestorationTask, make_optimizer
+from hint.tasks.restoration_model import RestorationModel, make_optimizer
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class Inpainter(RestorationTask):
+class Inpainter(RestorationModel):
     """Trains an inpainting generator with the HINT recipe (L1, perceptual, style, adversarial).
 
     The generator takes `{"image": ..., "mask": ...}` (1 = hole) and returns the raw prediction

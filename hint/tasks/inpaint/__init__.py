@@ -1,0 +1,5 @@
+"""The inpainting task: fill the holes of an image given a mask (1 = hole)."""
+
+from hint.tasks.inpaint.inpainter import Inpainter
+
+__all__ = ["Inpainter"]
