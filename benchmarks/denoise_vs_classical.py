@@ -27,8 +27,8 @@ network serves colour images, see `hint.inference.denoise_array`), `--out DIR`
 (`benchmarks/results/denoise_vs_classical/`).
 
 Which network: for an image with C channels, `--model-gray` (C = 1) or `--model-color` (C = 3)
-if given, else `--model`, else the shipped weights
-`hint.pretrained.load(hint.pretrained.for_task("denoise", C))`; a model that is not installed
+if given, else `--model`, else the shipped weights (`hint.tasks.denoise.shipped_denoisers`:
+`denoise_color` for colour when installed, else `denoise_gray`); a model that is not installed
 stops the run before anything is measured, with a message saying how to get one.
 
 Protocol. Every method denoises the same noisy images: the clean image plus white Gaussian
@@ -99,7 +99,9 @@ from tabulate import tabulate  # noqa: E402
 
 from hint import config, evaluation, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
+from hint import precision as precision_lib  # noqa: E402
 from hint.datasets import image_io  # noqa: E402
+from hint.tasks.denoise.shipped_denoisers import denoiser_for  # noqa: E402
 
 SHARED_VAL = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "val")
 DEFAULT_DATA = (os.path.join(SHARED_VAL, "Set12"), os.path.join(SHARED_VAL, "McMaster"))
@@ -192,10 +194,10 @@ def load_folder(folder: str, max_images: int | None = None) -> tuple[list[str], 
 def _load_network(spec, channels, precision="float32"):
     """(label, network) for a path, a loaded model, or None (the shipped weights)."""
     # Resolved here, where the label is made: "auto" may well mean float32 on this machine.
-    precision = training.resolve_precision(precision)
+    precision = precision_lib.resolve_precision(precision)
     suffix = "" if precision == "float32" else ", bfloat16"
     if spec is None:
-        name = pretrained.denoiser_for(channels)
+        name = denoiser_for(channels)
         try:
             return name + suffix, pretrained.load(name, precision=precision, fold_batch_norm=True)
         except pretrained.PretrainedError as e:
@@ -209,7 +211,7 @@ def _load_network(spec, channels, precision="float32"):
     if not os.path.exists(path):
         raise BenchmarkError(f"--model path does not exist: {path}")
     try:
-        return label + suffix, training.load_model(path, precision=precision, fold_batch_norm=True)
+        return label + suffix, inference.load_model(path, precision=precision, fold_batch_norm=True)
     except (training.TrainingError, ValueError, OSError) as e:
         raise BenchmarkError(f"Cannot load the model {path}: {e}") from None
 
@@ -601,7 +603,7 @@ def _parse(argv):
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR")
     args = parser.parse_args(argv)
     # "auto" becomes what the network will compute in here, so the labels and the JSON say it.
-    args.precision = training.resolve_precision(args.precision)
+    args.precision = precision_lib.resolve_precision(args.precision)
     return parser, args
 
 

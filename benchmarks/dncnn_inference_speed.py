@@ -37,12 +37,12 @@ def _inputs(network, size: int, sigma: float) -> dict:
 
 def measure(model: str | None, size: int, precision: str, rounds: int, sigma: float) -> dict:
     """Seconds per image of the saved and the folded network, per round, and their outputs."""
-    from hint import inference, pretrained, training
+    from hint import inference, pretrained
 
-    path = model or pretrained.path(pretrained.denoiser_for(1))
+    path = model or pretrained.path("denoise_gray")
     networks = {
-        "as saved": training.load_model(path, precision=precision),
-        "folded": training.load_model(path, precision=precision, fold_batch_norm=True),
+        "as saved": inference.load_model(path, precision=precision),
+        "folded": inference.load_model(path, precision=precision, fold_batch_norm=True),
     }
     x = _inputs(networks["as saved"], size, sigma)
     outputs = {name: inference.forward(net, x) for name, net in networks.items()}  # traces

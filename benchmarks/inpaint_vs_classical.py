@@ -52,10 +52,10 @@ Methods:
 - `biharmonic`: `skimage.restoration.inpaint_biharmonic(image, mask, channel_axis=-1)` in
   float64 (about 0.1-0.4 s per 256x256 image here, minutes on large holes of large images).
 
-Reference numbers (from the issue that asked for this benchmark): OpenCV Telea on comparable
+Reference numbers (a separate measurement, not of these crops): OpenCV Telea on comparable
 natural 256x256 crops with irregular masks scored about 29.3 dB / 0.937 SSIM (0-20 %),
 22.4 / 0.823 (20-40 %) and 20.4 / 0.725 (40-60 %). They are printed beside our Telea row as a
-sanity check of the protocol; McMaster crops and these masks are not the issue's exact set.
+sanity check of the protocol; McMaster crops and these masks are not the same image set.
 
 Writes `results.json` (config, rows, per-image values, machine; atomic) and `examples.png`
 (masked input | each method | ground truth, one row per bucket) into `--out`.
@@ -78,7 +78,9 @@ from tabulate import tabulate  # noqa: E402
 
 from hint import config, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
+from hint import precision as precision_lib  # noqa: E402
 from hint.datasets import image_io, masks, sources  # noqa: E402
+from hint.task_plugin import get_task  # noqa: E402
 
 DEFAULT_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "val", "McMaster"))
 DEFAULT_OUT = os.path.normpath(os.path.join(ROOT, "benchmarks", "results", "inpaint_vs_classical"))
@@ -97,7 +99,7 @@ TELEA_REFERENCE = {
     "20-40%": {"psnr": 22.4, "ssim": 0.823},
     "40-60%": {"psnr": 20.4, "ssim": 0.725},
 }
-"""Telea on comparable natural 256x256 crops with irregular masks, from the issue."""
+"""Telea on comparable natural 256x256 crops with irregular masks (a separate measurement)."""
 
 
 class BenchmarkError(ValueError):
@@ -194,7 +196,7 @@ def load_model(model: str | None, precision: str = "float32"):
         if model is None:
             generator = pretrained.load("inpaint", precision=precision)
         else:
-            generator = training.load_model(model, precision=precision)
+            generator = inference.load_model(model, precision=precision)
     except (pretrained.PretrainedError, training.TrainingError) as error:
         advice = "" if model is not None else " Here, pass --model RUN_DIR (or a .keras file)."
         raise BenchmarkError(f"{error}{advice}") from error
@@ -297,7 +299,7 @@ def _row(method, bucket, values):
 
 
 def format_table(rows: list[dict], reference: dict | None = TELEA_REFERENCE) -> str:
-    """A text table of the rows, with the issue's Telea reference beside our Telea rows."""
+    """A text table of the rows, with the reference Telea numbers beside our Telea rows."""
     table = []
     for r in rows:
         ref = (reference or {}).get(r["bucket"]) if r["method"] == "telea" else None
@@ -323,7 +325,7 @@ def format_table(rows: list[dict], reference: dict | None = TELEA_REFERENCE) -> 
             "SSIM",
             "L1",
             "s / image",
-            "issue's Telea",
+            "reference Telea",
         ),
         floatfmt=("", "", "", ".2f", ".4f", ".4f", ".4f", ""),
     )
@@ -389,7 +391,7 @@ def _parse(argv):
     parser.add_argument("--out", default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args(argv)
     # "auto" becomes what the model will compute in here, so the JSON says it.
-    args.precision = training.resolve_precision(args.precision)
+    args.precision = precision_lib.resolve_precision(args.precision)
     return args
 
 
@@ -421,7 +423,7 @@ def main(argv=None) -> int:
         generator = load_model(args.model, args.precision)
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
-        max_side = args.max_side or pretrained.inpaint_max_side(args.model)
+        max_side = args.max_side or get_task("inpaint").default_max_side(args.model)
         methods = build_methods(
             generator, args.skip_biharmonic, max_side, args.blend, args.ensemble, args.color_space
         )

@@ -7,3 +7,7 @@ presets), `hint.tasks` (task models owning their train step and losses). Modules
 """
 
 __version__ = "0.2.0"
+
+# Registers every Keras class the project saves (so `keras.saving.load_model(...,
+# safe_mode=True)` finds them after `import hint`) and every task plug-in.
+from hint import layers, models, tasks  # noqa: E402, F401

@@ -11,8 +11,14 @@ from hint.datasets.image_io import ImageReadError
 from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
+from hint.precision import PrecisionError
 from hint.pretrained import PretrainedError
-from hint.tuning import TuningError
+from hint.task_plugin import UnknownTaskError, get_task
+
+
+class SearchError(RuntimeError):
+    """A hyperparameter search that cannot start or whose trials failed."""
+
 
 # Errors that are the user's to fix: printed as one line, exit code 2, no traceback.
 USER_ERRORS = (
@@ -23,8 +29,10 @@ USER_ERRORS = (
     VGGWeightsUnavailable,
     FileNotFoundError,
     ExportError,
-    TuningError,
+    SearchError,
     PretrainedError,
+    PrecisionError,
+    UnknownTaskError,
 )
 
 
@@ -68,85 +76,9 @@ def evaluate(run_dir, data=None):
     return evaluation.evaluate_run(run_dir, data=data)
 
 
-def _network(run_dir, task, channels=3, precision="float32"):
-    """A run's network, or the shipped one (`hint.pretrained`) when no run is given."""
-    from hint import pretrained
-
-    if run_dir is not None:
-        return training.load_model(run_dir, precision=precision)
-    name = pretrained.for_task(task, channels)
-    print(f"Using the shipped {name!r} model (hint/weights/{pretrained.PRETRAINED[name].card})")
-    return pretrained.load(name, precision=precision)
-
-
-def inpaint(
-    run_dir,
-    image,
-    mask,
-    out,
-    max_side=None,
-    precision="auto",
-    blend="poisson",
-    ensemble="none",
-    color_space=config_lib.INPAINT_COLOR_SPACE,
-):
-    """Inpaints a file or folders with a run's generator, or the shipped model.
-
-    `max_side` is the largest side the network runs at (`inference.inpaint_array`); by default
-    the shipped model's measured best working size, or 512 for a run's model. `precision` is
-    the one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
-    that compute it natively). `blend` is how the fill is pasted in: `"poisson"` (seamless) or
-    `"none"`; `ensemble="dihedral"` averages eight rotated / flipped passes; `color_space` is
-    how colour images go through the network (`"joint"`, or plane by plane: `"rgb"`, the
-    default, or `"opponent"`).
-    """
-    from hint import inference, pretrained
-
-    inference.check_inpaint_options(blend, ensemble, color_space)
-    precision = _announce(training.resolve_precision(precision))
-    generator = _network(run_dir, "inpaint", precision=precision)
-    max_side = max_side or pretrained.inpaint_max_side(run_dir)
-    outs = inference.inpaint_paths(
-        generator,
-        image,
-        mask,
-        out,
-        max_side=max_side,
-        blend=blend,
-        ensemble=ensemble,
-        color_space=color_space,
-    )
-    where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
-    print(f"Inpainted: {where}")
-    return outs
-
-
-def _announce(precision: str) -> str:
-    print(f"Computing in {precision} (--precision to choose)")
-    return precision
-
-
-def denoise(run_dir, image, out, sigma=None, blind=False, precision="auto", ensemble="none"):
-    """Denoises a file or a folder with a denoising run's network, or the shipped ones.
-
-    Without a run, the shipped gray or colour denoiser is chosen per image. `precision` is the
-    one the network computes in (`training.resolve_precision`: `"auto"` is bfloat16 on CPUs
-    that compute it natively); `ensemble="dihedral"` averages eight rotated / flipped passes
-    (`inference.denoise_array`).
-    """
-    from hint import inference, pretrained
-
-    inference.check_denoise_request(image, sigma, ensemble)  # before the (slower) model load
-    precision = _announce(training.resolve_precision(precision))
-    if run_dir is not None:
-        network = training.load_model(run_dir, precision=precision, fold_batch_norm=True)
-    else:
-        print("Using the shipped denoisers (hint/weights/, see their model cards)")
-        network = pretrained.ShippedDenoisers(precision=precision)
-    outs = inference.denoise_paths(network, image, out, sigma=sigma, blind=blind, ensemble=ensemble)
-    where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
-    print(f"Denoised: {where}")
-    return outs
+def infer(task: str, args) -> list[str]:
+    """A task's inference command (`python main.py inpaint ...`) on parsed arguments."""
+    return get_task(task).run_inference(args)
 
 
 def tune(
@@ -165,19 +97,23 @@ def tune(
     `chief` / `worker` / `oracle` set Keras Tuner's `KERASTUNER_*` variables for a distributed
     search before keras_tuner is imported. Returns a `hint.tuning.search.SearchResult`.
     """
-    from hint.tuning import distributed
+    # Only this command imports the tuner (and keras_tuner).
+    from hint.tuning import TuningError, distributed
 
     distributed.configure(chief=chief, worker=worker, oracle=oracle)
     from hint.tuning import search
 
-    return search.run_search(
-        config_path,
-        overrides,
-        trials=trials,
-        overwrite=overwrite,
-        retrain_best=retrain_best,
-        verbose=verbose,
-    )
+    try:
+        return search.run_search(
+            config_path,
+            overrides,
+            trials=trials,
+            overwrite=overwrite,
+            retrain_best=retrain_best,
+            verbose=verbose,
+        )
+    except TuningError as e:
+        raise SearchError(str(e)) from None
 
 
 def summary(config_path, overrides=(), as_json=False):

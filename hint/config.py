@@ -33,7 +33,8 @@ from typing import Any
 
 import yaml
 
-TASKS = ("inpaint", "denoise")
+from hint.task_plugin import task_names
+
 NOISE_KINDS = ("gaussian", "poisson", "salt_pepper", "speckle", "quantization", "dither")
 PIXEL_LOSSES = ("mse", "l1")
 MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
@@ -43,12 +44,12 @@ OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
 # What inference (`denoise`, `inpaint`, the benchmarks) may run a network in: "auto" is
 # mixed_bfloat16 on a CPU that computes bfloat16 natively and float32 elsewhere
-# (`hint.training.resolve_precision`). Training takes an explicit PRECISIONS value.
+# (`hint.precision.resolve_precision`). Training takes an explicit PRECISIONS value.
 INFERENCE_PRECISIONS = ("auto", *PRECISIONS)
 # Test-time geometric self-ensemble for `denoise`: "dihedral" averages the outputs for the eight
 # rotations / flips of the input (Timofte et al., "Seven ways to improve example-based single
-# image super resolution", CVPR 2016). Measured on Set12 with the gray networks of stages 3 and
-# 4: +0.10 to +0.17 dB at 8x the time.
+# image super resolution", CVPR 2016). Measured on Set12 with two earlier gray networks of the
+# shipped recipe: +0.10 to +0.17 dB at 8x the time.
 ENSEMBLES = ("none", "dihedral")
 # How a gray denoiser serves colour images (`hint.inference.denoise_array`).
 COLOR_SPACES = ("opponent", "rgb")
@@ -580,7 +581,9 @@ def _validate_tune(t: TuneConfig) -> None:
 
 def validate(cfg: Config) -> None:
     """Checks values that have the right type but are impossible."""
-    _choice(cfg.task, TASKS, "task")
+    if cfg.task not in task_names():
+        # The task plug-ins register themselves when `hint` is imported (`hint.tasks`).
+        _choice(cfg.task, task_names(), "task")
     d = cfg.data
     if d.image_size < 16 or d.image_size % 16:
         raise ConfigError(

@@ -1,11 +1,16 @@
-"""The evaluation protocol: metrics on the composite output per hole-ratio bucket.
+"""Evaluation: per-image metrics, tables and their files; each task's protocol uses them.
 
-Every run is evaluated on the same inputs: the validation crops of its data source (or all
+`evaluate_run` loads a run's best network and runs its task's protocol
+(`TaskPlugin.evaluate`), then writes the table as `eval/metrics.{json,csv,png}`.
+
+Inpainting (`evaluate_inpainting`): the validation crops of the run's data source (or all
 images of `--data DIR`, centre-cropped) paired with a fixed set of masks generated from
 `eval.seed` and binned by hole ratio into 0-20%, 20-40% and 40-60% (the buckets of the HINT
 thesis). Mask `j` of a bucket is paired with image `j mod N`. Metrics (`tf.image.psnr`,
 `tf.image.ssim`, mean absolute error, mean squared error, all on [0, 1]) are computed on the
 composite: the prediction inside the hole, the input outside.
+
+Denoising (`evaluate_denoising`): Gaussian noise of each level added with fixed seeds.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from tabulate import tabulate
 
 from hint import inference, training
 from hint import metrics as hint_metrics
-from hint.datasets import image_io, masks, sources
+from hint.datasets import image_io, sources
+from hint.task_plugin import get_task
 
 METRICS = ("psnr", "ssim", "mae", "mse")
 
@@ -140,68 +146,27 @@ def evaluate_denoising(network, images, sigmas, seed=0, clip=False, progress=Fal
 
 
 def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) -> list[dict]:
-    """Evaluates a run's best network; writes `eval/metrics.{csv,json,png}`."""
+    """Evaluates a run's best network with its task's protocol; writes `eval/metrics.*`.
+
+    Args:
+        run_dir: The run directory.
+        data: A folder of images to evaluate on instead (written to `eval_<folder name>/`).
+        verbose: Show progress and print the table.
+
+    Returns:
+        The table's rows (`TaskPlugin.evaluate`).
+    """
     cfg = training.load_run_config(run_dir)
-    generator = training.load_model(run_dir)
-    if cfg.task == "denoise":
-        return _evaluate_denoising_run(cfg, run_dir, generator, data, verbose)
-    images = evaluation_images(cfg, data)
-    # The crops' size: data.val_size when the run validated on a separate folder.
-    eval_masks = masks.evaluation_masks(
-        images.shape[1], per_bucket=cfg.eval.per_bucket, seed=cfg.eval.seed
-    )
-    rows = summary_table(evaluate_inpainting(generator, images, eval_masks, progress=verbose))
+    network = inference.load_model(run_dir)
+    plugin = get_task(cfg.task)
     out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))
+    os.makedirs(out_dir, exist_ok=True)
+    rows = plugin.evaluate(network, cfg, out_dir, data=data, verbose=verbose)
     write_results(rows, out_dir)
     if verbose:
-        print(format_table(rows))
-        print(f"Evaluation ({len(images)} images) saved to {out_dir}")
+        print(format_table(rows, first=plugin.eval_label))
+        print(f"Evaluation saved to {out_dir}")
     return rows
-
-
-def _evaluate_denoising_run(cfg, run_dir, network, data, verbose):
-    # Denoisers are measured on whole images (the benchmark convention) when a folder is given
-    # or the run validated on a separate folder; otherwise on the run's validation crops.
-    folder = data if data is not None else cfg.data.val_path
-    if folder is not None:
-        files = image_io.list_images(folder)
-        if not files:
-            raise training.TrainingError(f"No images found in {folder}")
-        images = [image_io.read_image(f, channels=cfg.data.channels) for f in files]
-    else:
-        images = evaluation_images(cfg, None)
-    per_image = evaluate_denoising(
-        network,
-        images,
-        cfg.eval.sigmas,
-        seed=cfg.eval.seed,
-        clip=cfg.data.noise.clip,
-        progress=verbose,
-    )
-    rows = summary_table(per_image)
-    out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))
-    write_results(rows, out_dir)
-    _denoising_figure(network, images, cfg, os.path.join(out_dir, "samples.png"))
-    if verbose:
-        print(format_table(rows, first="noise"))
-        print(f"Evaluation ({len(images)} images) saved to {out_dir}")
-    return rows
-
-
-def _denoising_figure(network, images, cfg, path, crop=96, rows=3):
-    """noisy | denoised | clean crops at the middle evaluation sigma."""
-    from hint import inference, plots
-
-    sigma = cfg.eval.sigmas[len(cfg.eval.sigmas) // 2]
-    grid = []
-    for i, clean in enumerate(images[:rows]):
-        noisy = add_noise(clean[None], sigma, cfg.eval.seed + i, cfg.data.noise.clip)[0]
-        out = inference.denoise_array(network, noisy, sigma=sigma)
-        h, w = clean.shape[:2]
-        t, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
-        window = (slice(t, t + crop), slice(left, left + crop))
-        grid.append((noisy[window].clip(0, 1), out[window], clean[window]))
-    plots.sample_grid(grid, path, titles=(f"noisy (sigma {sigma:g})", "denoised", "clean"))
 
 
 def write_results(rows: list[dict], out_dir: str) -> None:

@@ -17,10 +17,10 @@ server that polls the folder never sees a half-written version.
 
 What a SavedModel serves is a `ServingModule`: a `tf.Module` holding the Keras model(s), the
 graph-building methods and, in `ENDPOINTS`, the signature key, method and named input specs of
-each signature. The module for a task is looked up in `SERVING_MODULES` by the run's
-`task`, so another task (a denoiser) adds its own module class with its own signatures without
-touching this code. `write_saved_model` writes any such module with `keras.export.ExportArchive`
-(which saves only the endpoints and the variables they use, not the Keras object graph).
+each signature. The run's task plug-in gives the module (`TaskPlugin.serving_module`), so a new
+task adds its own module class with its own signatures without touching this code.
+`write_saved_model` writes any such module with `keras.export.ExportArchive` (which saves only
+the endpoints and the variables they use, not the Keras object graph).
 
 Signatures of the inpainting module (`InpaintingServing`):
 
@@ -50,8 +50,9 @@ import keras
 import tensorflow as tf
 
 from hint import training
-from hint.inference import MULTIPLE
+from hint.inference import MULTIPLE, load_model
 from hint.models.dncnn import DnCNN
+from hint.task_plugin import UnknownTaskError, get_task, task_for_network
 from hint.validation import is_int
 
 DEFAULT_NAME = "hint"
@@ -396,13 +397,6 @@ class DenoisingServing(ServingModule):
         return {"png_bytes": tf.reshape(png, tf.shape(image_bytes))}
 
 
-# Task (the run config's `task`) -> serving module class.
-SERVING_MODULES: dict[str, type[ServingModule]] = {
-    "inpaint": InpaintingServing,
-    "denoise": DenoisingServing,
-}
-
-
 def image_channels(model) -> int:
     """Channels of a model's `image` input (3 when it cannot be told)."""
     channels = getattr(model, "image_channels", None)
@@ -460,14 +454,6 @@ def _check_name_version(name, version):
         raise ExportError(f"--version must be a non-negative integer. Received: version={version}")
 
 
-def _check_task(task):
-    if task not in SERVING_MODULES:
-        raise ExportError(
-            f"No serving signatures for task '{task}' yet. Exportable tasks: "
-            f"{', '.join(sorted(SERVING_MODULES))}"
-        )
-
-
 # --------------------------------------------------------------------------- export
 
 
@@ -476,26 +462,36 @@ def export_model(
     out_dir: str,
     name: str = DEFAULT_NAME,
     version: int | None = None,
-    task: str = "inpaint",
+    task: str | None = None,
 ) -> str:
-    """Exports a Keras model as version `version` of model `name` under `out_dir`.
+    """Exports a network as version `version` of model `name` under `out_dir`.
 
     Args:
-        model: the Keras model (for `task="inpaint"`, a generator with inputs `image`, `mask`).
+        model: the network (e.g. a generator with inputs `image` and `mask`).
         out_dir: the export root; the SavedModel goes to `out_dir/name/version`.
         name: the served model name. Defaults to `"hint"`.
         version: the version number; None for the next free one. An existing version is an
             error and nothing is written. Defaults to `None`.
-        task: which serving module (signature set) to export. Defaults to `"inpaint"`.
+        task: the task whose serving signatures to export (`TaskPlugin.serving_module`); None
+            for the task that accepts the network's inputs. Defaults to `None`.
 
     Returns:
         The absolute path of the version folder.
 
     Raises:
-        ExportError: a bad name or version, an existing version, an unknown task.
+        ExportError: a bad name or version, an existing version, a task that serves nothing.
     """
     _check_name_version(name, version)
-    _check_task(task)
+    try:
+        plugin = task_for_network(model) if task is None else get_task(task)
+    except UnknownTaskError as e:
+        raise ExportError(str(e)) from None
+    # The served graph runs a DnCNN with its batch norms folded (the same outputs, faster);
+    # the .keras file beside it is the model as trained.
+    served = model.fold_batch_norm() if isinstance(model, DnCNN) else model
+    module = plugin.serving_module(served)
+    if module is None:
+        raise ExportError(f"Task {plugin.name!r} has no serving signatures: nothing to export.")
     model_dir = os.path.abspath(os.path.join(out_dir, name))
     if version is None:
         version = next_version(model_dir)
@@ -509,10 +505,7 @@ def export_model(
     tmp = tempfile.mkdtemp(prefix=f".{name}-v{version}.tmp-", dir=model_dir)
     try:
         saved = os.path.join(tmp, "saved_model")
-        # The served graph runs a DnCNN with its batch norms folded (the same outputs, faster);
-        # the .keras file beside it is the model as trained.
-        served = model.fold_batch_norm() if isinstance(model, DnCNN) else model
-        write_saved_model(SERVING_MODULES[task](served), saved)
+        write_saved_model(module, saved)
         keras_tmp = os.path.join(tmp, "model.keras")
         model.save(keras_tmp)
         if os.path.exists(target):
@@ -531,19 +524,17 @@ def export_model(
 def export_run(
     run_dir: str, out_dir: str, name: str = DEFAULT_NAME, version: int | None = None
 ) -> str:
-    """Exports a run's best generator (`run_dir/generator.keras`) for TF Serving.
+    """Exports a run's best network (`run_dir/model.keras`) for TF Serving.
 
-    `run_dir` may also be a `.keras` file (exported as an inpainting generator).
+    The run's config names its task; `run_dir` may also be a `.keras` file, exported for the
+    task that accepts its inputs.
 
     Returns:
         The absolute path of the written version folder `out_dir/name/version`.
     """
     _check_name_version(name, version)
-    task = "inpaint"
-    if not run_dir.endswith(".keras"):
-        task = training.load_run_config(run_dir).task
-    _check_task(task)
-    model = training.load_model(run_dir)
+    task = None if run_dir.endswith(".keras") else training.load_run_config(run_dir).task
+    model = load_model(run_dir)
     return export_model(model, out_dir, name=name, version=version, task=task)
 
 

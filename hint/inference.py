@@ -18,6 +18,7 @@ import os
 import warnings
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -26,12 +27,17 @@ from hint.config import (
     BLENDS,
     COLOR_SPACES,
     ENSEMBLES,
+    INFERENCE_PRECISIONS,
     INPAINT_COLOR_SPACE,
     INPAINT_COLOR_SPACES,
 )
 from hint.datasets import image_io
 from hint.layers.color_planes import PLANE_SCALE, plane_transform
+from hint.models.dncnn import DnCNN
+from hint.precision import precision_policy, resolve_precision
 
+# A run directory's best network (`hint.training` writes it).
+MODEL_FILE = "model.keras"
 # HINT downsamples 3 times and SCAL pools the latent by 2 more: sizes must divide by 16.
 MULTIPLE = 16
 # Largest side the network runs at by default: HINT was trained on 64-256 px crops, and memory
@@ -43,6 +49,52 @@ MIN_CONTEXT = 64
 
 class InferenceError(ValueError):
     """Bad inputs to `inpaint` (missing files, unpaired folders, wrong shapes)."""
+
+
+def load_model(
+    run_dir: str, precision: str = "float32", fold_batch_norm: bool = False
+) -> keras.Model:
+    """Loads a run's best network (or a `.keras` file) with `safe_mode=True`.
+
+    Args:
+        run_dir: A run directory or a `.keras` file.
+        precision: `"float32"`, `"mixed_bfloat16"` to compute in bfloat16 (faster on CPUs
+            with AVX512-BF16 / AMX; docs/denoising.md has measured speed and quality), or
+            `"auto"` for the faster of the two on this machine
+            (`hint.precision.resolve_precision`). Saved networks do not record the precision
+            they were trained in. Defaults to `"float32"`.
+        fold_batch_norm: for inference only: a `DnCNN`'s batch norms are folded into its
+            convolutions (`DnCNN.fold_batch_norm`: the same outputs, faster); other networks
+            are returned as they are. Defaults to `False`.
+    """
+    precision = resolve_precision(precision)
+    path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
+    if not os.path.isfile(path):
+        raise InferenceError(f"No trained generator at {path}: train the run first.")
+    with precision_policy(precision):
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        if fold_batch_norm and isinstance(model, DnCNN):
+            model = model.fold_batch_norm()  # built here, in the same precision
+        return model
+
+
+def announce_precision(precision: str) -> str:
+    """`precision` with "auto" resolved, printed for the user (inference commands)."""
+    precision = resolve_precision(precision)
+    print(f"Computing in {precision} (--precision to choose)")
+    return precision
+
+
+def add_precision_argument(parser) -> None:
+    """The `--precision` option of the inference commands."""
+    parser.add_argument(
+        "--precision",
+        choices=INFERENCE_PRECISIONS,
+        default="auto",
+        help="what the network computes in: mixed_bfloat16 is faster on CPUs with AVX512-BF16 "
+        "or AMX and slower elsewhere; auto picks it on those CPUs, float32 elsewhere "
+        "(default: %(default)s; docs/ has measured speed and quality)",
+    )
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
@@ -359,7 +411,7 @@ def inpaint_array(
 
     With `blend="poisson"` the fill is Poisson-blended into the image at the resolution the
     network ran at (`hint.blending.poisson_blend`): it keeps the fill's gradients and meets the
-    known pixels exactly at the seam. Measured with the stage-3 inpainter on the inpainting
+    known pixels exactly at the seam. Measured with an earlier inpainter on the inpainting
     benchmark (McMaster 256x256 crops): +0.79 / +0.37 / +0.41 dB and higher SSIM in the 0-20 /
     20-40 / 40-60 % hole buckets, for 0.02 / 0.12 / 0.28 s more per image (a sparse solve
     whose time grows with the hole's pixel count).
@@ -375,7 +427,7 @@ def inpaint_array(
             Defaults to `"poisson"`.
         ensemble: `"none"`, or `"dihedral"` to average the network's outputs for the eight
             rotations and flips of the input (each undone before averaging; the average is
-            then blended). Measured with the stage-4 inpainter on the inpainting benchmark:
+            then blended). Measured with an earlier inpainter on the inpainting benchmark:
             +0.16 / +0.07 / +0.16 dB and +0.001 / +0.003 / +0.005 SSIM in the 0-20 / 20-40 /
             40-60 % buckets, at 8x the network's time. Defaults to `"none"`.
         color_space: how a colour image goes through the network: `"joint"` (R, G and B
@@ -384,7 +436,7 @@ def inpaint_array(
             (R, G, B) or `"opponent"` (the channel mean and two colour differences, see
             `to_planes`). Why plane by plane: the shipped network, trained on CBSD432's muted
             photos, does not reproduce strongly saturated colours, even outside the hole, while
-            it fills gray images well. Measured with the stage-5 inpainter on the inpainting
+            it fills gray images well. Measured with an earlier inpainter on the inpainting
             benchmark (McMaster, far more saturated than CBSD432): `"rgb"` against `"joint"`,
             +1.24 / +0.62 / +0.47 dB and +0.005 / +0.013 / +0.014 SSIM in the 0-20 / 20-40 /
             40-60 % buckets, at about 3x the network's time. A gray network (one channel)

@@ -7,8 +7,9 @@ copies the run's best network (`model.keras`) to `hint/weights/<file>` and write
 card beside it, from what the run recorded: the resolved config, the CSV log (epochs, steps,
 cumulative CPU and wall seconds, see `hint.training.CpuTime`), the evaluation
 (`eval/metrics.json`, from `python main.py evaluate`) and, when the run was initialised from
-another run (`model.init_from`), the same figures for that earlier stage. A benchmark's printed
-table (a text file whose first line is the command that produced it) is pasted verbatim.
+another run (`model.init_from`), the same figures for each earlier training step. A
+benchmark's printed table (a text file whose first line is the command that produced it) is
+pasted verbatim.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import sys
 
 from hint import pretrained
+from hint.task_plugin import get_task
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,7 +44,7 @@ def _fmt_hours(seconds: float | None) -> str:
     return "not recorded" if seconds is None else f"{seconds / 3600:.2f} h"
 
 
-def stage_summary(run_dir: str) -> dict:
+def step_summary(run_dir: str) -> dict:
     """Steps, epochs, CPU / wall time and best validation PSNR of one training run."""
     from hint import training
 
@@ -65,12 +67,12 @@ def stage_summary(run_dir: str) -> dict:
     }
 
 
-def stages(run_dir: str) -> list[dict]:
+def training_steps(run_dir: str) -> list[dict]:
     """The run and the runs it was initialised from (`model.init_from`), earliest first."""
     chain, seen = [], set()
     while run_dir and os.path.isdir(run_dir) and run_dir not in seen:
         seen.add(run_dir)
-        summary = stage_summary(run_dir)
+        summary = step_summary(run_dir)
         chain.append(summary)
         init = summary["config"].model.init_from
         run_dir = init if init and os.path.isdir(init) else None
@@ -91,17 +93,14 @@ def _machine() -> str:
 
 
 def _yaml_section(cfg, keys) -> str:
+    """The config sections `keys` as YAML: those of the task's settings that it shows."""
     import yaml
 
     data = cfg.to_dict()
-    # Only the settings this task reads: masks and the GAN / VGG losses for inpainting, noise
-    # and the pixel loss for denoising.
-    unused = {
-        "inpaint": ("noise", "pixel"),
-        "denoise": ("mask", "l1", "perceptual", "style", "adversarial", "gan", "vgg_weights"),
-    }
-    drop = unused.get(cfg.task, ())
-    section = {k: {n: v for n, v in data[k].items() if n not in drop} for k in keys}
+    # Only the settings this task reads (`TaskPlugin.card_settings`), e.g. masks and the GAN /
+    # VGG losses for inpainting, the noise and the pixel loss for denoising.
+    data.update(get_task(cfg.task).card_settings(cfg))
+    section = {k: data[k] for k in keys if k in data}
     return yaml.safe_dump(section, sort_keys=False).rstrip()
 
 
@@ -116,12 +115,13 @@ def _metrics_table(rows: list[dict], first: str) -> str:
 
 def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "") -> str:
     """The Markdown model card of `run_dir` shipped as `name`."""
-    from hint import training
+    from hint.inference import load_model
 
     entry = pretrained.PRETRAINED[name]
-    chain = stages(run_dir)
+    chain = training_steps(run_dir)
     final = chain[-1]
     cfg = final["config"]
+    plugin = get_task(cfg.task)
     if cfg.task != entry.task or cfg.data.channels != entry.channels:
         raise ModelCardError(
             f"{run_dir} is a {cfg.task} run on {cfg.data.channels}-channel images; "
@@ -134,7 +134,7 @@ def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "
         )
     with open(metrics_path) as f:
         metrics = json.load(f)
-    network = training.load_model(run_dir)
+    network = load_model(run_dir)
     params = network.count_params()
 
     cpu = [s["cpu_seconds"] for s in chain]
@@ -167,7 +167,7 @@ def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "
         "",
         f"Config: `{entry.config}`. Machine: {_machine()}.",
         "",
-        "| stage | run | crop | batch | epochs | steps | CPU time | wall time | best val PSNR |",
+        "| step | run | crop | batch | epochs | steps | CPU time | wall time | best val PSNR |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, s in enumerate(chain, start=1):
@@ -189,14 +189,9 @@ def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "
         "",
         "## Validation",
         "",
-        f"`python main.py evaluate --run {final['run']}`"
-        + (
-            " (whole validation images, Gaussian noise added without clipping, fixed seeds):"
-            if cfg.task == "denoise"
-            else " (fixed masks per hole-ratio bucket; metrics on the composite output):"
-        ),
+        f"`python main.py evaluate --run {final['run']}` ({plugin.card_evaluation()}):",
         "",
-        _metrics_table(metrics, "noise" if cfg.task == "denoise" else "hole ratio"),
+        _metrics_table(metrics, plugin.eval_label),
         "",
     ]
     if benchmark:

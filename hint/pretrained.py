@@ -9,8 +9,8 @@ Example:
 
 >>> from hint import pretrained
 >>> denoiser = pretrained.load("denoise_gray")
->>> pretrained.for_task("denoise", channels=3)
-'denoise_color'
+>>> pretrained.available()
+['denoise_gray', 'denoise_color', 'inpaint']
 """
 
 from __future__ import annotations
@@ -65,41 +65,6 @@ PRETRAINED = {
 }
 
 
-def for_task(task: str, channels: int = 3) -> str:
-    """The shipped model's name for a task and a number of image channels."""
-    if task == "inpaint":
-        return "inpaint"
-    if task == "denoise":
-        if channels not in (1, 3):
-            raise PretrainedError(f"Images must have 1 or 3 channels. Received: {channels=}")
-        return "denoise_gray" if channels == 1 else "denoise_color"
-    raise PretrainedError(f"No shipped model for task {task!r}; tasks: denoise, inpaint.")
-
-
-def denoiser_for(channels: int) -> str:
-    """The shipped denoiser that serves images with `channels` channels.
-
-    Colour images get `denoise_color` when this installation has it, else `denoise_gray`, which
-    `hint.inference.denoise_array` then runs on the three planes of an opponent colour
-    transform: what `denoise_color` computed before it was trained on colour images (it is
-    that gray network with cross-plane mixing, `hint.models.CrossPlaneDnCNN`), so a checkout
-    without the colour file still denoises colour images well.
-    """
-    name = for_task("denoise", channels)
-    if name == "denoise_color" and name not in available():
-        return "denoise_gray"
-    return name
-
-
-def inpaint_max_side(run_dir: str | None = None) -> int:
-    """The working size `inpaint` uses: the shipped model's own, or 512 for a run's model."""
-    from hint import inference
-
-    if run_dir is None:
-        return PRETRAINED["inpaint"].max_side or inference.MAX_SIDE
-    return inference.MAX_SIDE
-
-
 def path(name: str) -> str:
     """The path of a shipped model's `.keras` file; a clear error when it is not installed."""
     if name not in PRETRAINED:
@@ -128,37 +93,10 @@ def load(name: str, precision: str = "float32", fold_batch_norm: bool = False):
     Args:
         name: A key of `PRETRAINED`.
         precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see
-            `hint.training.load_model`). Defaults to `"float32"`.
+            `hint.inference.load_model`). Defaults to `"float32"`.
         fold_batch_norm: fold a denoiser's batch norms into its convolutions, for inference
-            (see `hint.training.load_model`). Defaults to `False`.
+            (see `hint.inference.load_model`). Defaults to `False`.
     """
-    from hint import training
+    from hint.inference import load_model
 
-    return training.load_model(path(name), precision=precision, fold_batch_norm=fold_batch_norm)
-
-
-class ShippedDenoisers:
-    """The shipped gray and colour denoisers, each loaded the first time an image needs it.
-
-    `hint.inference.denoise_paths` picks `denoisers.for_channels(c)` per image, so a folder
-    mixing gray and colour photos loads each model once; without the colour file, colour
-    images go through the gray model in an opponent colour space (`denoiser_for`).
-
-    Args:
-        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see
-            `hint.training.load_model`); `"auto"` is resolved once, here. Defaults to
-            `"float32"`.
-    """
-
-    def __init__(self, precision: str = "float32"):
-        from hint import training
-
-        # Here, not at the first image: a bad value fails before anything is written.
-        self.precision = training.resolve_precision(precision)
-        self._models = {}
-
-    def for_channels(self, channels: int):
-        name = denoiser_for(1 if channels == 1 else 3)
-        if name not in self._models:
-            self._models[name] = load(name, precision=self.precision, fold_batch_norm=True)
-        return self._models[name]
+    return load_model(path(name), precision=precision, fold_batch_norm=fold_batch_norm)

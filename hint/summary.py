@@ -20,6 +20,7 @@ from tensorflow.python.framework import ops as tf_ops
 
 from hint import config as config_lib
 from hint import training
+from hint.task_plugin import get_task
 
 
 def graph_flops(model: keras.Model, input_shapes: dict[str, tuple]) -> dict[str, int]:
@@ -74,8 +75,8 @@ def component_table(model: keras.Model, components: list[str], input_shapes) -> 
 
 
 def model_report(cfg: config_lib.Config) -> dict:
-    """The generator's (and, with an adversarial loss, the discriminator's) table."""
-    size, ch = cfg.data.image_size, cfg.data.channels
+    """The generator's table, and its critics' (`TaskPlugin.critics`, e.g. a discriminator)."""
+    size = cfg.data.image_size
     generator = training.build_generator(cfg)
     components = list(getattr(generator, "COMPONENTS", [layer.name for layer in generator.layers]))
     report = {
@@ -84,20 +85,19 @@ def model_report(cfg: config_lib.Config) -> dict:
             generator, components, {t.name: (size, size, t.shape[-1]) for t in generator.inputs}
         ),
     }
-    discriminator = training.build_discriminator(cfg)
-    if discriminator is not None:
-        names = [layer.name for layer in discriminator.layers if layer.trainable_weights]
-        report["discriminator"] = component_table(discriminator, names, {"image": (size, size, ch)})
+    for role, critic in get_task(cfg.task).critics(cfg).items():
+        names = [layer.name for layer in critic.layers if layer.trainable_weights]
+        shapes = {t.name: (size, size, t.shape[-1]) for t in critic.inputs}
+        report[role] = component_table(critic, names, shapes)
     return report
 
 
 def format_report(report: dict) -> str:
     """Tabulated text of `model_report`."""
     out = []
-    for key in ("generator", "discriminator"):
-        if key not in report:
+    for key, part in report.items():
+        if key == "image_size":
             continue
-        part = report[key]
         rows = [
             (r["name"], f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}") for r in part["components"]
         ]

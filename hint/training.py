@@ -20,7 +20,6 @@ runs/NAME/
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import math
 import os
@@ -33,12 +32,10 @@ import tensorflow as tf
 
 from hint import config as config_lib
 from hint import distribute_compat
-from hint import losses as hint_losses
-from hint.datasets import image_io, masks, pipelines, sources
-from hint.tasks.denoise.denoiser import Denoiser
-from hint.tasks.inpaint.inpainter import Inpainter
+from hint.datasets import image_io, sources
+from hint.inference import MODEL_FILE
+from hint.task_plugin import get_task
 
-MODEL_FILE = "model.keras"
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
 
 
@@ -92,7 +89,7 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     if not os.environ.get("TF_CONFIG"):
         raise TrainingError(
             "train.strategy=multi_worker needs the TF_CONFIG environment variable (the cluster "
-            "and this process's task); see 'Training across machines' in the README."
+            "and this process's task); see docs/distributed.md."
         )
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     if distribute_compat.is_multi_worker(strategy):
@@ -160,87 +157,24 @@ def load_run_config(run_dir: str) -> config_lib.Config:
     return config_lib.load_config(path)
 
 
-def load_model(
-    run_dir: str, precision: str = "float32", fold_batch_norm: bool = False
-) -> keras.Model:
-    """Loads a run's best network (or a `.keras` file) with `safe_mode=True`.
-
-    Args:
-        run_dir: A run directory or a `.keras` file.
-        precision: `"float32"`, `"mixed_bfloat16"` to compute in bfloat16 (faster on CPUs
-            with AVX512-BF16 / AMX; see the README for measured speed and quality), or
-            `"auto"` for the faster of the two on this machine (`resolve_precision`). Saved
-            networks do not record the precision they were trained in. Defaults to `"float32"`.
-        fold_batch_norm: for inference only: a `DnCNN`'s batch norms are folded into its
-            convolutions (`DnCNN.fold_batch_norm`: the same outputs, faster); other networks
-            are returned as they are. Defaults to `False`.
-    """
-    precision = resolve_precision(precision)
-    path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
-    if not os.path.isfile(path):
-        raise TrainingError(f"No trained generator at {path}: train the run first.")
-    import hint.models  # registers the classes the file refers to
-
-    with precision_policy(precision):
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        if fold_batch_norm and isinstance(model, hint.models.DnCNN):
-            model = model.fold_batch_norm()  # built here, in the same precision
-        return model
-
-
-def check_precision(precision: str) -> None:
-    """Raises `TrainingError` unless `precision` is one of `config.INFERENCE_PRECISIONS`."""
-    if precision not in config_lib.INFERENCE_PRECISIONS:
-        raise TrainingError(
-            f"precision must be one of {config_lib.INFERENCE_PRECISIONS}. "
-            f"Received: precision={precision!r}"
-        )
-
-
-# CPU flags (Linux /proc/cpuinfo names) of native bfloat16 arithmetic, which oneDNN uses for
-# bfloat16 convolutions; without them it emulates bfloat16, which can be slower than float32
-# (not measured: this project's machines all have AVX512-BF16).
-BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
-    """The CPU feature flags the kernel reports; empty where there is no `/proc/cpuinfo`."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return set()
-
-
-def resolve_precision(precision: str, flags: set[str] | None = None) -> str:
-    """The precision a network computes in at inference: `precision`, with `"auto"` resolved.
-
-    `"auto"` is `"mixed_bfloat16"` when the CPU computes bfloat16 natively (`BFLOAT16_CPU_FLAGS`)
-    and no GPU is visible, otherwise `"float32"`. Measured on this project's CPU (AVX512-BF16)
-    with the shipped denoisers: 2.0-2.2x faster than float32, PSNR within 0.01 dB on Set12
-    and McMaster (README, "Shipped models").
-
-    Args:
-        precision: one of `config.INFERENCE_PRECISIONS`.
-        flags: the CPU flags to decide from. Defaults to None: `cpu_flags()`.
-    """
-    check_precision(precision)
-    if precision != "auto":
-        return precision
-    if tf.config.list_physical_devices("GPU"):
-        return "float32"  # unmeasured there: the exact path
-    flags = cpu_flags() if flags is None else flags
-    return "mixed_bfloat16" if flags & set(BFLOAT16_CPU_FLAGS) else "float32"
-
-
 # --------------------------------------------------------------------------- data
 
 
 def build_datasets(cfg: config_lib.Config):
-    """Train and validation tf.data pipelines of `({"image", "mask"}, clean)` batches."""
+    """Train and validation pipelines of the configured task (`TaskPlugin.make_data`)."""
+    data = get_task(cfg.task).make_data(cfg)
+    if data is None:
+        raise TrainingError(f"Task {cfg.task!r} has no training data: it trains no model.")
+    return data
+
+
+def clean_sources(cfg: config_lib.Config) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Clean crops of `cfg.data`: endless augmented training crops, fixed validation crops.
+
+    What every task's pipeline starts from (the task adds masks, noise, ...). Validation crops
+    come from `data.val_path` when it is set (at `data.val_size`), else from the training
+    source (`data.val_count` of its images, left out of training).
+    """
     d = cfg.data
     try:
         train_clean, val_clean = sources.image_sources(
@@ -265,23 +199,7 @@ def build_datasets(cfg: config_lib.Config):
         val_clean = tf.data.Dataset.from_tensor_slices(crops)
     elif d.val_size is not None and d.val_size != d.image_size:
         raise TrainingError("data.val_size needs data.val_path (a separate validation folder).")
-    if cfg.task == "denoise":
-        noise = make_degradation(cfg)
-        train = pipelines.denoising_pipeline(
-            train_clean, noise, d.batch_size, seed=cfg.run.seed, training=True
-        )
-        val = pipelines.denoising_pipeline(
-            val_clean, noise, d.batch_size, seed=cfg.eval.seed, training=False
-        )
-        return train, val
-    mask_gen = make_mask_generator(cfg)
-    train = pipelines.inpainting_pipeline(
-        train_clean, mask_gen, d.batch_size, seed=cfg.run.seed, training=True
-    )
-    # Validation crops may be larger than training crops (data.val_size): masks of their size.
-    val_masks = make_mask_generator(cfg, d.val_size) if d.val_path is not None else mask_gen
-    val = pipelines.validation_pipeline(val_clean, val_masks, d.batch_size, seed=cfg.eval.seed)
-    return train, val
+    return train_clean, val_clean
 
 
 def shard_by_example(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -321,35 +239,6 @@ def trim_for_replicas(val_ds: tf.data.Dataset, batch_size: int, replicas: int):
     return examples.take(count - extra).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def make_degradation(cfg: config_lib.Config, sigma: float | None = None):
-    """The configured noise model; `sigma` (0-255) fixes a Gaussian level, e.g. to evaluate."""
-    from hint.datasets import degradations
-
-    n = cfg.data.noise
-    if sigma is not None:
-        return degradations.make_degradation("gaussian", sigma=sigma, clip=n.clip)
-    params = {
-        "gaussian": {"sigma": n.sigma, "sigma_range": n.sigma_range, "clip": n.clip},
-        "poisson": {"peak": n.peak},
-        "salt_pepper": {"amount": n.amount},
-        "speckle": {"sigma": n.sigma},
-        "quantization": {"bits": n.bits},
-        "dither": {"bits": n.bits},
-    }[n.kind]
-    return degradations.make_degradation(n.kind, **params)
-
-
-def make_mask_generator(cfg: config_lib.Config, image_size: int | None = None):
-    """The configured `masks.MaskGenerator`, for `image_size` (default: the training crops)."""
-    m = cfg.data.mask
-    return masks.MaskGenerator(
-        kind=m.kind,
-        image_size=image_size or cfg.data.image_size,
-        weights=m.weights,
-        folder=m.folder,
-    )
-
-
 # --------------------------------------------------------------------------- models
 
 
@@ -358,76 +247,12 @@ def build_generator(cfg: config_lib.Config) -> keras.Model:
     return cls(**cfg.model.args)
 
 
-def build_discriminator(cfg: config_lib.Config) -> keras.Model | None:
-    """The inpainting task's discriminator; None without an adversarial loss or for denoising."""
-    if cfg.task != "inpaint" or cfg.loss.adversarial <= 0:
-        return None
-    d = cfg.discriminator
-    cls = config_lib.model_class(d.type)
-    return cls(image_channels=cfg.data.channels, filters=d.filters, spectral_norm=d.spectral_norm)
-
-
-@contextlib.contextmanager
-def precision_policy(name: str):
-    """Layers built inside compute in `name` ("float32" or "mixed_bfloat16"); restored after.
-
-    With "mixed_bfloat16" the variables stay float32 and convolutions run in bfloat16, which
-    oneDNN accelerates on CPUs with AVX512-BF16 / AMX (measured: a DnCNN 15x48 training step
-    1.65x faster on this CPU). Saved networks do not record it: `load_model` computes in float32.
-    """
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
 def build_task(cfg: config_lib.Config) -> keras.Model:
-    """Builds and compiles the task model inside the current strategy scope."""
-    if cfg.task == "denoise":
-        with precision_policy(cfg.train.precision):
-            return build_denoiser(cfg)
-    vgg_weights = cfg.loss.vgg_weights
-    if cfg.loss.perceptual > 0 or cfg.loss.style > 0:
-        # Fails before the first step with instructions when VGG19 weights are missing.
-        vgg_weights = hint_losses.resolve_vgg_weights(vgg_weights)
-    with precision_policy(cfg.train.precision):
-        generator = build_generator(cfg)
-    # The SN-PatchGAN stays float32: it costs a few percent of a step, and its spectral-norm
-    # power iteration and logits keep full precision.
-    discriminator = build_discriminator(cfg)
-    if cfg.model.init_from:
-        init_from(generator, discriminator, init_source(cfg))
-    freeze(generator, cfg.model.freeze)
-    task = Inpainter(generator, discriminator, name="inpainter")
-    t, loss = cfg.train, cfg.loss
-    task.compile(
-        optimizer=t.optimizer,
-        learning_rate=learning_rate(cfg),
-        d_learning_rate=learning_rate(cfg, scale=t.d_lr_ratio),
-        beta_1=t.beta_1,
-        beta_2=t.beta_2,
-        d_lr_ratio=t.d_lr_ratio,
-        l1=loss.l1,
-        perceptual=loss.perceptual,
-        style=loss.style,
-        adversarial=loss.adversarial,
-        l1_valid=loss.l1_valid,
-        ssim=loss.ssim,
-        ema_momentum=t.ema_momentum,
-        gan=loss.gan,
-        vgg_weights=vgg_weights,
-        jit_compile=t.jit_compile,
-    )
-    size = cfg.data.image_size
-    task(
-        {
-            "image": tf.zeros((1, size, size, cfg.data.channels)),
-            "mask": tf.zeros((1, size, size, 1)),
-        }
-    )
-    return task
+    """The configured task's compiled training model (`TaskPlugin.build_model`).
+
+    Call it inside the strategy scope the model trains under.
+    """
+    return get_task(cfg.task).build_model(cfg)
 
 
 def learning_rate(cfg: config_lib.Config, scale: float = 1.0):
@@ -455,27 +280,6 @@ def learning_rate(cfg: config_lib.Config, scale: float = 1.0):
     )
 
 
-def build_denoiser(cfg: config_lib.Config) -> Denoiser:
-    backbone = build_generator(cfg)
-    if cfg.model.init_from:
-        init_from(backbone, None, init_source(cfg))
-    freeze(backbone, cfg.model.freeze)
-    task = Denoiser(backbone, name="denoiser")
-    t = cfg.train
-    task.compile(
-        optimizer=t.optimizer,
-        learning_rate=learning_rate(cfg),
-        beta_1=t.beta_1,
-        beta_2=t.beta_2,
-        loss=cfg.loss.pixel,
-        ema_momentum=t.ema_momentum,
-        jit_compile=t.jit_compile,
-    )
-    size, ch = cfg.data.image_size, cfg.data.channels
-    task({"image": tf.zeros((1, size, size, ch)), "noise_level": tf.zeros((1, size, size, 1))})
-    return task
-
-
 def init_source(cfg: config_lib.Config) -> str:
     """`model.init_from` as a path: "pretrained" is the shipped model of the task and channels."""
     if cfg.model.init_from != config_lib.PRETRAINED:
@@ -490,17 +294,23 @@ def init_source(cfg: config_lib.Config) -> str:
         return cfg.model.init_from
     from hint import pretrained
 
+    name = get_task(cfg.task).shipped_model(cfg.data.channels)
+    if name is None:
+        raise TrainingError(
+            f"model.init_from=pretrained: no shipped {cfg.task} network for "
+            f"{cfg.data.channels}-channel images. Received: task={cfg.task!r}"
+        )
     try:
-        return pretrained.path(pretrained.for_task(cfg.task, cfg.data.channels))
+        return pretrained.path(name)
     except pretrained.PretrainedError as e:
         raise TrainingError(f"model.init_from=pretrained: {e}") from None
 
 
-def init_from(generator: keras.Model, discriminator: keras.Model | None, path: str) -> None:
-    """Transfer learning ("HINT Initial"): copies weights from a run or a `.keras` file.
+def init_from(generator: keras.Model, path: str) -> None:
+    """Transfer learning ("HINT Initial"): copies a network's weights from a run or `.keras` file.
 
-    A run directory gives its best generator and, when this run has a discriminator, the
-    source run's last discriminator too (`load_discriminator`). A `DnCNN` without batch norm
+    A run directory gives its best network (a task's plug-in may take more from the run, e.g.
+    the inpainting discriminator). A `DnCNN` without batch norm
     starts from a batch-normed source folded (`DnCNN.fold_batch_norm`): the same function,
     then trained as it is run at inference; from a shallower source, with identity layers
     inserted (`DnCNN.deepened`, Net2DeeperNet), again the same function. A
@@ -508,6 +318,7 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
     planes (`CrossPlaneDnCNN.load_gray`), or from one with sparser mixing as that network
     (`CrossPlaneDnCNN.load_cross_plane`).
     """
+    from hint.inference import load_model
     from hint.models import CrossPlaneDnCNN, DnCNN
 
     source = load_model(path)
@@ -532,25 +343,6 @@ def init_from(generator: keras.Model, discriminator: keras.Model | None, path: s
             f"model.init_from={path}: its generator does not match this model's architecture "
             f"({e}). Use the same model preset/arguments as the source run."
         ) from None
-    donor = load_discriminator(path) if discriminator is not None else None
-    if donor is not None:
-        discriminator.set_weights(donor.get_weights())
-
-
-def load_discriminator(run_dir: str):
-    """A run's last discriminator (`checkpoints/discriminator.weights.h5`), or None.
-
-    Args:
-        run_dir: A run directory (anything else, e.g. a `.keras` file, gives None).
-    """
-    path = os.path.join(run_dir, "checkpoints", DISCRIMINATOR_FILE)
-    if not (os.path.isdir(run_dir) and os.path.isfile(path)):
-        return None
-    discriminator = build_discriminator(load_run_config(run_dir))
-    if discriminator is None:
-        return None
-    discriminator.load_weights(path)
-    return discriminator
 
 
 def freeze(model: keras.Model, patterns: list[str]) -> list[str]:
@@ -781,6 +573,8 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
     if not os.path.isfile(model_path):
         # No validation metric was ever logged (e.g. training resumed at its last epoch).
         save_model_atomic(task.backbone, model_path)
+    from hint.inference import load_model
+
     write_reports(cfg, run_dir, load_model(run_dir), val_ds)
     return run_dir
 
@@ -788,29 +582,22 @@ def train(cfg: config_lib.Config, run_dir: str | None = None, verbose: int = 1) 
 def write_reports(cfg, run_dir, network, val_ds) -> None:
     """History plot and sample grid from the best network on validation batches."""
     from hint import plots
-    from hint.metrics import composite
 
     log = os.path.join(run_dir, "log.csv")
     if os.path.isfile(log):
         plots.plot_history(log, os.path.join(run_dir, "plots", "history.png"))
     if cfg.eval.samples <= 0:
         return
+    plugin = get_task(cfg.task)
+    names = {t.name for t in network.inputs}
     rows = []
-    for x, clean in val_ds:
-        image, target = x["image"].numpy(), clean.numpy()
-        if cfg.task == "denoise":
-            names = {t.name for t in network.inputs}
-            inputs = {k: v for k, v in x.items() if k in names}
-            pred = network(inputs, training=False).numpy().clip(0, 1)
-            rows += [(image[i].clip(0, 1), pred[i], target[i]) for i in range(len(pred))]
-        else:
-            mask = x["mask"].numpy()
-            pred = composite(network(x, training=False), image, mask).numpy()
-            rows += [(image[i], mask[i], pred[i], target[i]) for i in range(len(pred))]
+    for x, target in val_ds:
+        # The network's own inputs: a pipeline may carry more (a noise map for blind models).
+        inputs = {k: v.numpy() for k, v in x.items() if k in names}
+        rows += plugin.sample_rows(network, inputs, target.numpy())
         if len(rows) >= cfg.eval.samples:
             break
-    titles = ("noisy", "denoised", "clean") if cfg.task == "denoise" else None
-    kwargs = {"titles": titles} if titles else {}
+    kwargs = {"titles": plugin.sample_titles} if plugin.sample_titles else {}
     plots.sample_grid(
         rows[: cfg.eval.samples], os.path.join(run_dir, "samples", "samples.png"), **kwargs
     )

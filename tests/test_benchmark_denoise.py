@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from benchmarks import denoise_vs_classical as bench
-from hint import evaluation, inference, training
+from hint import evaluation, inference
+from hint import precision as precision_lib
 from hint.datasets import image_io
 from hint.models.dncnn import DnCNN
 
@@ -97,7 +98,9 @@ def test_ensemble_runs_the_denoise_ensemble_and_says_so(tmp_path):
     assert network["images_above_bm3d"] is None  # no BM3D to compare with
     clean = image_io.read_image(str(tmp_path / "gray" / "a.png"))
     noisy = evaluation.add_noise(clean[None], 25.0, bench.DEFAULT_SEED)[0]
-    out = inference.denoise_array(training.load_model(gray), noisy, sigma=25.0, ensemble="dihedral")
+    out = inference.denoise_array(
+        inference.load_model(gray), noisy, sigma=25.0, ensemble="dihedral"
+    )
     assert network["psnr"] == pytest.approx(bench.image_metrics(out, clean)[0], abs=1e-3)
     plain = bench.run_benchmark([str(tmp_path / "gray")], **kwargs)
     assert plain[1]["psnr"] != pytest.approx(network["psnr"], abs=1e-4)
@@ -111,7 +114,7 @@ def test_gray_model_on_colour_images_in_either_colour_space(tmp_path):
     kwargs = dict(model=gray, sigmas=[25], skip_bm3d=True, skip_nlm=True, progress=False)
     clean = image_io.read_image(str(tmp_path / "color" / "a.png"))
     noisy = evaluation.add_noise(clean[None], 25.0, bench.DEFAULT_SEED)[0]
-    network = training.load_model(gray)
+    network = inference.load_model(gray)
     for space, label in (("opponent", "opponent"), ("rgb", "per RGB channel")):
         rows = bench.run_benchmark([str(tmp_path / "color")], color_space=space, **kwargs)
         (row,) = [r for r in rows if r["method"] == "network"]
@@ -134,7 +137,7 @@ def test_default_precision_is_resolved_for_this_cpu_and_recorded(tmp_path, monke
         (set(), "float32", "network (gray.keras)"),
         ({"avx512_bf16"}, "mixed_bfloat16", "network (gray.keras, bfloat16)"),
     ):
-        monkeypatch.setattr(training, "cpu_flags", lambda flags=flags: flags)
+        monkeypatch.setattr(precision_lib, "cpu_flags", lambda flags=flags: flags)
         out = tmp_path / precision
         assert bench.main([*argv, "--out", str(out)]) == 0
         report = json.loads((out / "results.json").read_text())

@@ -6,6 +6,7 @@ import yaml
 
 from hint import config as config_lib
 from hint.config import ConfigError, dump_config, load_config
+from hint.models import presets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -172,11 +173,28 @@ def test_shipped_configs_load(path):
     commands run); without that folder (a user's clone) the rest of the file is still checked.
     """
     with open(path) as f:
-        data = yaml.safe_load(f).get("data", {})
+        raw = yaml.safe_load(f)
+    data = raw.get("data", {})
     overrides = [
         f"data.{key}=null"
         for key in ("path", "val_path")
         if data.get(key) and not os.path.isdir(data[key])
     ]
     cfg = load_config(path, overrides)
-    assert cfg.model.type is not None
+    # The model is the one the file describes: its type (given, or its preset's) and every
+    # argument the file or its preset gives, with the written values.
+    model = raw["model"]
+    preset = dict(presets.get_preset(model["preset"])) if "preset" in model else {}
+    preset_type = preset.pop("type", "HINTBackbone")
+    assert cfg.model.type == model.get("type", preset_type)
+    fixed = {"preset", "type", "init_from", "freeze"}
+    expected = {
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in preset.items()},
+        **{k: v for k, v in model.items() if k not in fixed},
+    }
+    assert expected and {k: cfg.model.args.get(k) for k in expected} == expected
+    assert (cfg.model.init_from, cfg.model.freeze) == (
+        model.get("init_from"),
+        model.get("freeze", []),
+    )
+    assert cfg.task == raw.get("task", config_lib.Config.task)

@@ -64,7 +64,7 @@ def test_layout(exported):
     }
     # The .keras file beside the version folders; no temporary folder left behind.
     assert sorted(os.listdir(model_dir)) == ["1", "hint-v1.keras"]
-    reloaded = training.load_model(os.path.join(model_dir, "hint-v1.keras"))
+    reloaded = inference.load_model(os.path.join(model_dir, "hint-v1.keras"))
     for a, b in zip(reloaded.get_weights(), exported[0].get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -263,11 +263,15 @@ def test_versions(exported, tmp_path):
     with pytest.raises(export.ExportError, match="already exists"):
         export.export_run(run_dir, os.path.dirname(model_dir), version=1)
     assert sorted(os.listdir(model_dir)) == before  # nothing written, no temp folder left
-    for bad in ({"name": "1st"}, {"name": "a/b"}, {"version": -1}):
-        with pytest.raises(export.ExportError):
+    for bad, message in (
+        ({"name": "1st"}, "Received: name='1st'"),
+        ({"name": "a/b"}, "Received: name='a/b'"),
+        ({"version": -1}, "Received: version=-1"),
+    ):
+        with pytest.raises(export.ExportError, match=message):
             export.export_run(run_dir, str(tmp_path), **bad)
     # A task without serving signatures is refused up front.
-    with pytest.raises(export.ExportError, match="No serving signatures for task 'segment'"):
+    with pytest.raises(export.ExportError, match="Unknown task 'segment'"):
         export.export_model(exported[0], str(tmp_path), task="segment")
     assert not os.listdir(tmp_path)
     # Only integer-named folders are versions; the next is one above the highest.

@@ -5,9 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from hint import commands, evaluation, model_card, pretrained, training
+from hint import evaluation, inference, model_card, pretrained, training
 from hint.config import load_config
 from hint.datasets import image_io
+from hint.task_plugin import get_task
 
 TINY_DENOISER = [
     "task=denoise",
@@ -57,7 +58,7 @@ def test_ship_writes_weights_and_card_then_denoise_uses_them(two_stage_run, tmp_
     bench = tmp_path / "bench.txt"
     bench.write_text("python benchmarks/denoise_vs_classical.py\nmethod  PSNR\nours    99.9\n")
     card = model_card.ship(second, "denoise_gray", benchmark=str(bench), notes="Gaussian only.")
-    params = training.load_model(second).count_params()
+    params = inference.load_model(second).count_params()
     assert f"{params:,} parameters" in card
     stages = [line for line in card.splitlines() if "| `" in line and "px |" in line]
     assert [line.split("|")[1].strip() for line in stages] == ["1", "2"]  # earliest first
@@ -67,17 +68,17 @@ def test_ship_writes_weights_and_card_then_denoise_uses_them(two_stage_run, tmp_
     assert (tmp_path / "weights" / "denoise_gray.md").read_text() == card
 
     shipped = pretrained.load("denoise_gray")  # safe_mode=True
-    for a, b in zip(shipped.get_weights(), training.load_model(second).get_weights(), strict=True):
+    for a, b in zip(shipped.get_weights(), inference.load_model(second).get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     noisy = tmp_path / "noisy.png"
     image_io.write_image(str(noisy), np.random.default_rng(1).uniform(size=(24, 20, 1)))
-    out = commands.denoise(None, str(noisy), str(tmp_path / "out.png"), sigma=25)
+    out = get_task("denoise").command(None, str(noisy), str(tmp_path / "out.png"), sigma=25)
     assert image_io.read_image(out[0]).shape == (24, 20, 1)
 
 
-def test_stage_summary_counts_steps_and_time(two_stage_run):
+def test_step_summary_counts_steps_and_time(two_stage_run):
     first, second = two_stage_run
-    chain = model_card.stages(second)
+    chain = model_card.training_steps(second)
     assert [os.path.basename(s["run"]) for s in chain] == ["first", "second"]
     for s in chain:
         assert s["epochs"] == 1 and s["steps"] == 2 and s["cpu_seconds"] > 0

@@ -7,9 +7,13 @@ check the mechanism; `test_shipped_weights.py` checks the real files.
 import numpy as np
 import pytest
 
-from hint import commands, config, inference, pretrained, training
+from hint import config, inference, pretrained, training
+from hint import precision as precision_lib
 from hint.datasets import image_io
 from hint.models.dncnn import DnCNN
+from hint.task_plugin import get_task
+from hint.tasks.denoise import ShippedDenoisers
+from hint.tasks.denoise.shipped_denoisers import denoiser_for
 
 
 @pytest.fixture
@@ -26,14 +30,16 @@ def save_denoiser(folder, name, channels):
     return model
 
 
-def test_for_task():
-    assert pretrained.for_task("denoise", 1) == "denoise_gray"
-    assert pretrained.for_task("denoise", 3) == "denoise_color"
-    assert pretrained.for_task("inpaint") == "inpaint"
+def test_each_task_names_its_shipped_model():
+    assert get_task("denoise").shipped_model(1) == "denoise_gray"
+    assert get_task("denoise").shipped_model(3) == "denoise_color"
+    assert get_task("denoise").shipped_model(2) is None
+    assert get_task("inpaint").shipped_model(3) == "inpaint"
+    for name in ("denoise_gray", "denoise_color", "inpaint"):
+        entry = pretrained.PRETRAINED[name]
+        assert get_task(entry.task).shipped_model(entry.channels) == name
     with pytest.raises(pretrained.PretrainedError, match="channels"):
-        pretrained.for_task("denoise", 2)
-    with pytest.raises(pretrained.PretrainedError, match="No shipped model"):
-        pretrained.for_task("segment")
+        denoiser_for(2)
 
 
 def test_missing_and_unknown_weights_are_clear_errors(weights_dir):
@@ -53,7 +59,7 @@ def test_denoise_without_run_picks_the_model_per_channel_count(weights_dir, tmp_
     rng = np.random.default_rng(0)
     image_io.write_image(str(src / "g.png"), rng.uniform(size=(20, 24, 1)).astype("float32"))
     image_io.write_image(str(src / "c.png"), rng.uniform(size=(16, 16, 3)).astype("float32"))
-    outs = commands.denoise(None, str(src), str(out), sigma=25)
+    outs = get_task("denoise").command(None, str(src), str(out), sigma=25)
     assert sorted(image_io.read_image(p).shape for p in outs) == [(16, 16, 3), (20, 24, 1)]
     # The gray file went through the shipped gray model (loaded with safe_mode=True).
     noisy = image_io.read_image(str(src / "g.png"))
@@ -65,11 +71,11 @@ def test_denoise_without_run_picks_the_model_per_channel_count(weights_dir, tmp_
 
 def test_colour_images_fall_back_to_the_gray_model(weights_dir, tmp_path):
     gray = save_denoiser(weights_dir, "denoise_gray", 1)
-    assert pretrained.denoiser_for(3) == "denoise_gray"
-    assert pretrained.denoiser_for(1) == "denoise_gray"
+    assert denoiser_for(3) == "denoise_gray"
+    assert denoiser_for(1) == "denoise_gray"
     noisy = np.random.default_rng(1).uniform(size=(16, 20, 3)).astype("float32")
     np.save(tmp_path / "c.npy", noisy)
-    (out,) = commands.denoise(
+    (out,) = get_task("denoise").command(
         None, str(tmp_path / "c.npy"), str(tmp_path / "o.npy"), sigma=25, precision="float32"
     )
     from hint import inference
@@ -79,7 +85,7 @@ def test_colour_images_fall_back_to_the_gray_model(weights_dir, tmp_path):
     np.testing.assert_allclose(np.load(out), expected, atol=1e-5)
     # Once a colour model is installed, colour images use it.
     save_denoiser(weights_dir, "denoise_color", 3)
-    assert pretrained.denoiser_for(3) == "denoise_color"
+    assert denoiser_for(3) == "denoise_color"
 
 
 def test_denoise_in_mixed_bfloat16_is_close_to_float32(weights_dir, tmp_path):
@@ -89,17 +95,19 @@ def test_denoise_in_mixed_bfloat16_is_close_to_float32(weights_dir, tmp_path):
     np.save(path, rng.uniform(size=(40, 36, 1)).astype("float32"))
     outs = {}
     for precision in ("float32", "mixed_bfloat16"):
-        (out,) = commands.denoise(
+        (out,) = get_task("denoise").command(
             None, str(path), str(tmp_path / f"{precision}.npy"), sigma=25, precision=precision
         )
         outs[precision] = np.load(out)
         assert outs[precision].dtype == np.float32
     assert not np.array_equal(outs["float32"], outs["mixed_bfloat16"])  # bfloat16 did compute
     np.testing.assert_allclose(outs["mixed_bfloat16"], outs["float32"], atol=0.02)
-    network = pretrained.ShippedDenoisers("mixed_bfloat16").for_channels(1)
+    network = ShippedDenoisers("mixed_bfloat16").for_channels(1)
     assert network.get_layer("conv_2").dtype_policy.name == "mixed_bfloat16"
-    with pytest.raises(training.TrainingError, match="precision must be one of"):
-        commands.denoise(None, str(path), str(tmp_path / "x.npy"), sigma=25, precision="half")
+    with pytest.raises(precision_lib.PrecisionError, match="precision must be one of"):
+        get_task("denoise").command(
+            None, str(path), str(tmp_path / "x.npy"), sigma=25, precision="half"
+        )
     assert not (tmp_path / "x.npy").exists()
 
 
@@ -109,31 +117,31 @@ def test_auto_precision_follows_the_cpu(weights_dir, tmp_path, monkeypatch, caps
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # CPU only
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n\n")
-    assert {"avx512f", "avx512_bf16"} <= training.cpu_flags(str(cpuinfo))
-    assert training.cpu_flags(str(tmp_path / "missing")) == set()
-    assert training.resolve_precision("auto", {"avx512f", "avx512_bf16"}) == "mixed_bfloat16"
-    assert training.resolve_precision("auto", {"amx_tile", "amx_bf16"}) == "mixed_bfloat16"
-    assert training.resolve_precision("auto", {"avx2", "avx512f"}) == "float32"
-    assert training.resolve_precision("auto", set()) == "float32"
+    assert {"avx512f", "avx512_bf16"} <= precision_lib.cpu_flags(str(cpuinfo))
+    assert precision_lib.cpu_flags(str(tmp_path / "missing")) == set()
+    assert precision_lib.resolve_precision("auto", {"avx512f", "avx512_bf16"}) == "mixed_bfloat16"
+    assert precision_lib.resolve_precision("auto", {"amx_tile", "amx_bf16"}) == "mixed_bfloat16"
+    assert precision_lib.resolve_precision("auto", {"avx2", "avx512f"}) == "float32"
+    assert precision_lib.resolve_precision("auto", set()) == "float32"
     for explicit in ("float32", "mixed_bfloat16"):  # never overridden
-        assert training.resolve_precision(explicit, set()) == explicit
-    with pytest.raises(training.TrainingError, match="Received: precision='fp16'"):
-        training.resolve_precision("fp16")
+        assert precision_lib.resolve_precision(explicit, set()) == explicit
+    with pytest.raises(precision_lib.PrecisionError, match="Received: precision='fp16'"):
+        precision_lib.resolve_precision("fp16")
     # The commands default to "auto" and say what it resolved to.
     save_denoiser(weights_dir, "denoise_gray", 1)
     path = tmp_path / "n.npy"
     np.save(path, np.random.default_rng(2).uniform(size=(16, 16, 1)).astype("float32"))
     for flags, expected in ((set(), "float32"), ({"avx512_bf16"}, "mixed_bfloat16")):
-        monkeypatch.setattr(training, "cpu_flags", lambda flags=flags: flags)
+        monkeypatch.setattr(precision_lib, "cpu_flags", lambda flags=flags: flags)
         capsys.readouterr()
         from hint import cli
 
         argv = ["denoise", "--image", str(path), "--sigma", "25"]
         assert cli.main([*argv, "--out", str(tmp_path / f"{expected}.npy")]) == 0
         assert f"Computing in {expected}" in capsys.readouterr().out
-        assert pretrained.ShippedDenoisers("auto").precision == expected
+        assert ShippedDenoisers("auto").precision == expected
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
-    assert training.resolve_precision("auto", {"avx512_bf16"}) == "float32"  # unmeasured there
+    assert precision_lib.resolve_precision("auto", {"avx512_bf16"}) == "float32"  # unmeasured there
 
 
 def test_denoising_runs_the_folded_network(weights_dir, tmp_path):
@@ -143,15 +151,15 @@ def test_denoising_runs_the_folded_network(weights_dir, tmp_path):
     bn.moving_variance.assign(np.linspace(0.5, 2.0, 4).astype("float32"))
     model.save(weights_dir / pretrained.PRETRAINED["denoise_gray"].file)
     for precision in ("float32", "mixed_bfloat16"):
-        network = pretrained.ShippedDenoisers(precision).for_channels(1)
+        network = ShippedDenoisers(precision).for_channels(1)
         assert not network.batch_norm
         assert network.get_layer("conv_2").dtype_policy.name == precision
         assert pretrained.load("denoise_gray", precision=precision).batch_norm  # as saved
     path = weights_dir / pretrained.PRETRAINED["denoise_gray"].file
-    assert not training.load_model(str(path), fold_batch_norm=True).batch_norm
+    assert not inference.load_model(str(path), fold_batch_norm=True).batch_norm
     noisy = np.random.default_rng(5).uniform(size=(24, 20, 1)).astype("float32")
     np.save(tmp_path / "n.npy", noisy)
-    (out,) = commands.denoise(
+    (out,) = get_task("denoise").command(
         None, str(tmp_path / "n.npy"), str(tmp_path / "o.npy"), sigma=25, precision="float32"
     )
     expected = inference.denoise_array(model, noisy, sigma=25, clip=False)  # .npy: unclipped
@@ -168,8 +176,8 @@ def test_blind_estimates_the_level_for_conditioned_models(weights_dir, tmp_path)
     path = tmp_path / "n.npy"
     np.save(path, noisy)
     with pytest.raises(inference.InferenceError, match="--blind"):
-        commands.denoise(None, str(path), str(tmp_path / "o.npy"))
-    commands.denoise(None, str(path), str(tmp_path / "o.npy"), blind=True)
+        get_task("denoise").command(None, str(path), str(tmp_path / "o.npy"))
+    get_task("denoise").command(None, str(path), str(tmp_path / "o.npy"), blind=True)
     assert (tmp_path / "o.npy").exists()
 
 
@@ -188,7 +196,7 @@ def test_init_from_pretrained(weights_dir, tmp_path):
         ],
     )
     assert training.init_source(cfg) == str(weights_dir / "denoise_gray.keras")
-    task = training.build_denoiser(cfg)
+    task = training.build_task(cfg)
     for a, b in zip(task.backbone.get_weights(), source.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -202,7 +210,7 @@ def test_init_from_without_batch_norm_folds_and_deepens_the_source(weights_dir):
     overrides = ["task=denoise", "data.channels=1", "model.type=DnCNN", "model.depth=3"]
     overrides += ["model.filters=4", "model.conditioning=noise_map", "model.init_from=pretrained"]
     cfg = config.load_config(None, [*overrides, "model.batch_norm=false"])
-    backbone = training.build_denoiser(cfg).backbone
+    backbone = training.build_task(cfg).backbone
     assert not backbone.batch_norm
     x = {
         "image": np.random.default_rng(1).uniform(size=(2, 16, 16, 1)).astype("float32"),
@@ -211,14 +219,14 @@ def test_init_from_without_batch_norm_folds_and_deepens_the_source(weights_dir):
     expected = source(x, training=False).numpy()
     np.testing.assert_allclose(backbone(x, training=True).numpy(), expected, atol=1e-5)
     # A deeper one starts from it with identity layers inserted: the same function again.
-    deeper = training.build_denoiser(
+    deeper = training.build_task(
         config.load_config(None, [*overrides, "model.depth=5", "model.batch_norm=false"])
     )
     assert deeper.backbone.depth == 5
     np.testing.assert_allclose(deeper.backbone(x, training=True).numpy(), expected, atol=1e-5)
     # A batch-normed network of another depth cannot take the weights: a clear error.
     with pytest.raises(training.TrainingError, match="does not match this model"):
-        training.build_denoiser(config.load_config(None, [*overrides, "model.depth=5"]))
+        training.build_task(config.load_config(None, [*overrides, "model.depth=5"]))
 
 
 def test_a_colour_plane_network_starts_from_a_gray_one(tmp_path):
@@ -229,12 +237,12 @@ def test_a_colour_plane_network_starts_from_a_gray_one(tmp_path):
     cfg = config.load_config(
         None, [*overrides, "model.filters=4", f"model.init_from={tmp_path / 'gray.keras'}"]
     )
-    backbone = training.build_denoiser(cfg).backbone
+    backbone = training.build_task(cfg).backbone
     noisy = np.random.default_rng(2).uniform(size=(20, 18, 3)).astype("float32")
     expected = inference.denoise_array(gray, noisy, 25.0, color_space="opponent")
     np.testing.assert_allclose(inference.denoise_array(backbone, noisy, 25.0), expected, atol=1e-5)
     with pytest.raises(training.TrainingError, match="init_from=.*filters"):
-        training.build_denoiser(
+        training.build_task(
             config.load_config(
                 None, [*overrides, "model.filters=8", f"model.init_from={tmp_path / 'gray.keras'}"]
             )
@@ -243,14 +251,14 @@ def test_a_colour_plane_network_starts_from_a_gray_one(tmp_path):
     backbone.get_layer("mix_2").kernel.assign(np.full((3, 4, 3, 4), 0.1, "float32"))
     backbone.save(tmp_path / "planes.keras")
     dense = ["model.filters=4", "model.mix_every=1", f"model.init_from={tmp_path / 'planes.keras'}"]
-    denser = training.build_denoiser(config.load_config(None, [*overrides, *dense])).backbone
+    denser = training.build_task(config.load_config(None, [*overrides, *dense])).backbone
     np.testing.assert_allclose(
         inference.denoise_array(denser, noisy, 25.0),
         inference.denoise_array(backbone, noisy, 25.0),
         atol=1e-5,
     )
     with pytest.raises(training.TrainingError, match="init_from=.*multiple of 4"):
-        training.build_denoiser(config.load_config(None, [*overrides, *dense, "model.mix_every=4"]))
+        training.build_task(config.load_config(None, [*overrides, *dense, "model.mix_every=4"]))
 
 
 def test_init_from_pretrained_missing_is_a_training_error(weights_dir):
@@ -267,7 +275,7 @@ def test_denoise_command_ensemble(weights_dir, tmp_path):
 
     argv = ["denoise", "--image", str(path), "--sigma", "25", "--out"]
     assert cli.main(argv + [str(tmp_path / "e.npy"), "--ensemble", "dihedral"]) == 0
-    network = pretrained.ShippedDenoisers("auto").for_channels(1)  # the command's default
+    network = ShippedDenoisers("auto").for_channels(1)  # the command's default
     expected = inference.denoise_array(
         network, np.load(path), sigma=25, clip=False, ensemble="dihedral"
     )

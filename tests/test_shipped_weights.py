@@ -5,8 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from hint import commands, inference, pretrained
+from hint import inference, pretrained
 from hint.datasets import image_io
+from hint.task_plugin import get_task
+from hint.tasks.denoise import ShippedDenoisers
 
 # The models this checkout ships (each with its card).
 SHIPPED = ("denoise_gray", "denoise_color", "inpaint")
@@ -35,7 +37,7 @@ def test_inpaint_without_run_keeps_known_pixels(inpainter, tmp_path, precision):
     mask[20:45, 30:60] = 1
     image_io.write_image(str(tmp_path / "in.png"), image)
     image_io.write_image(str(tmp_path / "m.png"), mask)
-    out = commands.inpaint(
+    out = get_task("inpaint").command(
         None,
         str(tmp_path / "in.png"),
         str(tmp_path / "m.png"),
@@ -86,7 +88,7 @@ def test_large_image_path_with_the_shipped_model(inpainter):
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shipped_denoiser_removes_noise(channels, precision):
-    network = pretrained.ShippedDenoisers(precision).for_channels(channels)
+    network = ShippedDenoisers(precision).for_channels(channels)
     rng = np.random.default_rng(2)
     y, x = np.mgrid[0:96, 0:96] / 96.0
     plane = 0.5 + 0.3 * np.sin(6 * x) * np.cos(4 * y)

@@ -46,7 +46,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 from tabulate import tabulate
 
 from hint import config as config_lib
-from hint import training
+from hint import inference, training
 from hint.config import ConfigError
 from hint.datasets.image_io import atomic_write
 from hint.tuning import TuningError, distributed
@@ -232,7 +232,7 @@ class HintTuner(keras_tuner.Tuner):
         return results
 
     def load_model(self, trial):
-        return training.load_model(self.run_dir(trial.trial_id))
+        return inference.load_model(self.run_dir(trial.trial_id))
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)

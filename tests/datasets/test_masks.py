@@ -61,7 +61,11 @@ def test_eager_call_seed_forms_and_non_square():
 def test_unused_weights_and_folder_are_ignored(tmp_path):
     # One config can switch kinds without dropping its mix weights or mask folder.
     generator = MaskGenerator("rect", SIZE, weights={"freeform": 1}, folder=tmp_path / "none")
-    assert generator(0).shape == (SIZE, SIZE, 1)
+    plain = MaskGenerator("rect", SIZE)
+    for seed in range(4):
+        mask = generator(seed).numpy()
+        assert mask.shape == (SIZE, SIZE, 1) and mask.any()
+        np.testing.assert_array_equal(mask, plain(seed).numpy())  # the same rectangles
 
 
 def test_center_is_a_fixed_quarter():

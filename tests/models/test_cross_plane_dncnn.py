@@ -3,7 +3,7 @@ import pytest
 
 from hint.inference import denoise_array
 from hint.models import CrossPlaneDnCNN, DnCNN
-from hint.training import precision_policy
+from hint.precision import precision_policy
 from tests.layer_checks import check_layer
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hint.models import DnCNN, get_preset
-from hint.training import precision_policy
+from hint.precision import precision_policy
 from tests.layer_checks import check_layer
 
 OPTIONS = [

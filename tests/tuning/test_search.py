@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from hint import cli, training
+from hint import cli, inference
 from hint.config import ConfigError, load_config
 from hint.tuning import TuningError, search
 from tests.tuning.common import CNN, write_config
@@ -63,7 +63,15 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
         assert cfg.data.mask.weights == row["data.mask.weights"]
         assert cfg.data.mask.kind == row["data.mask.kind"]
         assert cfg.train.epochs == 1 and len(_log_rows(row["run_dir"])) == 1
-        assert training.load_model(row["run_dir"]) is not None
+        # The saved network is the trial's: a TunableCNN with exactly the trial's arguments.
+        network = inference.load_model(row["run_dir"])
+        assert type(network).__name__ == cfg.model.type == "TunableCNN"
+        saved = network.get_config()
+        assert {key: saved[key] for key in cfg.model.args} == cfg.model.args
+        assert (saved["kernel_size"], saved["activation"]) == (
+            row["model.kernel_size"],
+            row["model.activation"],
+        )
 
     # best_config.yaml: the full base config (2 epochs) with the best values.
     best = load_config(result.best_config_path)

@@ -32,10 +32,17 @@ def test_blind_backbone_ignores_noise_level_input():
     task = Denoiser(conv_denoiser(conditioned=False, depth=3))
     task.compile()
     x, y = batch(conditioned=True)
-    out = task(x)
+    out = task(x).numpy()
     assert out.shape == y.shape
+    # Another noise level, and none at all, give the same output: the input is dropped.
+    other = dict(x, noise_level=np.full_like(x["noise_level"], 0.7))
+    np.testing.assert_array_equal(task(other).numpy(), out)
+    np.testing.assert_array_equal(task({"image": x["image"]}).numpy(), out)
     logs = task.test_step((x, y))
     assert {"loss", "psnr", "ssim"} <= set(logs)
+    # ... while a conditioned backbone's output does depend on the level.
+    conditioned = Denoiser(conv_denoiser(conditioned=True, depth=3))
+    assert np.abs(conditioned(other).numpy() - conditioned(x).numpy()).max() > 1e-4
 
 
 def test_bad_loss_name():
