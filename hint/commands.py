@@ -7,7 +7,7 @@ import os
 
 from hint import config as config_lib
 from hint import training
-from hint.datasets.image_io import ImageReadError
+from hint.datasets.image_io import ImageReadError, ImageWriteError
 from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
@@ -26,6 +26,7 @@ USER_ERRORS = (
     training.TrainingError,
     InferenceError,
     ImageReadError,
+    ImageWriteError,
     VGGWeightsUnavailable,
     FileNotFoundError,
     ExportError,

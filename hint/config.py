@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import os
 import types
 import typing
@@ -277,7 +276,9 @@ def config_from_dict(
 ) -> Config:
     """Builds a validated `Config` from a nested dict (as YAML would give)."""
     cfg = _build(Config, raw, (), source, marks or {})
-    _resolve_model_args(cfg, raw.get("model") or {}, source, marks or {})
+    if _MODEL_RESOLVER is None:
+        raise ConfigError("No model registry: import hint (it registers the models) first.")
+    _MODEL_RESOLVER(cfg, raw.get("model") or {}, source, marks or {})
     validate(cfg)
     return cfg
 
@@ -333,13 +334,15 @@ def _line_marks(text: str) -> dict[tuple[str, ...], int]:
     return marks
 
 
-def _where(path: tuple[str, ...], source: str, marks: dict) -> str:
+def where(path: tuple[str, ...], source: str, marks: dict) -> str:
+    """`'a.b.c' (file, line N)`: a key for an error message, with its place in the file."""
     line = marks.get(path)
     loc = f"{source}, line {line}" if line else source
     return f"'{'.'.join(path)}' ({loc})"
 
 
-def _suggest(name: str, valid: list[str]) -> str:
+def suggest(name: str, valid: list[str]) -> str:
+    """ " Did you mean 'x'? Valid keys: ...": the end of an error message about `name`."""
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return f"{hint} Valid keys: {', '.join(sorted(valid))}."
@@ -349,7 +352,7 @@ def _build(cls, raw: Any, path: tuple[str, ...], source: str, marks: dict):
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{_where(path, source, marks)} must be a mapping of keys.")
+        raise ConfigError(f"{where(path, source, marks)} must be a mapping of keys.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -360,7 +363,7 @@ def _build(cls, raw: Any, path: tuple[str, ...], source: str, marks: dict):
         if key not in fields or key == "args":
             valid = [k for k in fields if k != "args"]
             raise ConfigError(
-                f"Unknown key {_where(path + (key,), source, marks)}.{_suggest(key, valid)}"
+                f"Unknown key {where(path + (key,), source, marks)}.{suggest(key, valid)}"
             )
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
@@ -384,7 +387,7 @@ def _check_type(value, tp, path, source, marks):
     ok, converted = _conforms(value, tp)
     if not ok:
         raise ConfigError(
-            f"Wrong type for {_where(path, source, marks)}: expected {_type_name(tp)}. "
+            f"Wrong type for {where(path, source, marks)}: expected {_type_name(tp)}. "
             f"Received: {value!r}"
         )
     return converted
@@ -445,99 +448,21 @@ def _conforms(value, tp) -> tuple[bool, Any]:
 
 # --------------------------------------------------------------------------- model arguments
 
-
-_MODEL_FIXED = {f.name for f in dataclasses.fields(ModelConfig)} - {"args"}
-
-
-def model_class(name: str):
-    """Resolves a class name through the Keras serialization registry (package `hint`)."""
-    import keras
-
-    import hint.models  # noqa: F401  (registers the backbones)
-
-    obj = keras.saving.get_registered_object(f"hint>{name}")
-    if obj is None:
-        known = registered_models()
-        raise ConfigError(f"Unknown model type {name!r}.{_suggest(name, known)}")
-    return obj
+# Fills `model.type` / `model.args` from the preset and checks the class's arguments. The
+# config core knows no network: `hint.models` registers it (`hint.models.model_registry`).
+_MODEL_RESOLVER = None
 
 
-def registered_models() -> list[str]:
-    """Names of the registered `hint` model classes."""
-    import keras
+def register_model_resolver(resolver) -> None:
+    """Sets the function that completes and checks the `model` section.
 
-    import hint.models  # noqa: F401
-
-    names = []
-    for key, obj in keras.saving.get_custom_objects().items():
-        if key.startswith("hint>") and inspect.isclass(obj) and issubclass(obj, keras.Model):
-            names.append(key.split(">", 1)[1])
-    return sorted(names)
-
-
-def _resolve_model_args(cfg: Config, raw_model: dict, source: str, marks: dict) -> None:
-    """Fills `model.type`/`model.args` from the preset, then checks the explicit arguments."""
-    from hint.models import presets
-
-    base: dict[str, Any] = {}
-    if cfg.model.preset is not None:
-        if cfg.model.preset not in presets.PRESETS:
-            raise ConfigError(
-                f"Unknown preset {_where(('model', 'preset'), source, marks)}: "
-                f"{cfg.model.preset!r}.{_suggest(cfg.model.preset, list(presets.PRESETS))}"
-            )
-        base = {
-            k: list(v) if isinstance(v, tuple) else v
-            for k, v in presets.get_preset(cfg.model.preset).items()
-        }
-        preset_type = base.pop("type", "HINTBackbone")
-        if cfg.model.type is None:
-            cfg.model.type = preset_type
-        elif cfg.model.type != preset_type:
-            if "preset" in raw_model:
-                raise ConfigError(
-                    f"{_where(('model', 'preset'), source, marks)} {cfg.model.preset!r} is a "
-                    f"{preset_type}, but model.type is {cfg.model.type}: give one of them. "
-                    f"Received: model.preset={cfg.model.preset!r}, model.type={cfg.model.type!r}"
-                )
-            # An explicit type without a preset: the default preset belongs to another class.
-            cfg.model.preset, base = None, {}
-    if cfg.model.type is None:
-        raise ConfigError("The model section needs a 'preset' or a 'type'.")
-    cls = model_class(cfg.model.type)
-    params = [
-        p
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    valid = {p.name: p for p in params}
-    args = dict(base)
-    for key, value in raw_model.items():
-        key = str(key)
-        if key in _MODEL_FIXED:
-            continue
-        if key not in valid:
-            raise ConfigError(
-                f"Unknown key {_where(('model', key), source, marks)} for model type "
-                f"{cfg.model.type}.{_suggest(key, sorted(set(valid) | _MODEL_FIXED))}"
-            )
-        default = valid[key].default
-        if default is not inspect.Parameter.empty and default is not None:
-            expected = type(default)
-            if expected is tuple:
-                expected = list
-            ok = isinstance(value, expected) or (
-                expected is float and isinstance(value, int) and not isinstance(value, bool)
-            )
-            if isinstance(value, bool) and expected is not bool:
-                ok = False
-            if not ok:
-                raise ConfigError(
-                    f"Wrong type for {_where(('model', key), source, marks)}: expected "
-                    f"{expected.__name__}. Received: {value!r}"
-                )
-        args[key] = value
-    cfg.model.args = args
+    Args:
+        resolver: `resolver(cfg, raw_model, source, marks)`, which fills `cfg.model.type` and
+            `cfg.model.args` from `raw_model` (the section as written) and raises
+            `ConfigError` for an unknown preset, type or argument.
+    """
+    global _MODEL_RESOLVER
+    _MODEL_RESOLVER = resolver
 
 
 # --------------------------------------------------------------------------- validation

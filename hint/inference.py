@@ -97,6 +97,16 @@ def add_precision_argument(parser) -> None:
     )
 
 
+def check_finite(array: np.ndarray, what: str = "the image") -> None:
+    """Raises `InferenceError` when `array` holds NaN or infinite values (naming `what`)."""
+    if not np.isfinite(array).all():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise InferenceError(
+            f"{what} contains NaN or infinite values ({bad} of {np.size(array)}); a network "
+            "cannot restore them."
+        )
+
+
 def pad_to_multiple(image: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
     """Reflect-pads an [..., H, W, C] array at the bottom/right to a multiple of `multiple`."""
     h, w = image.shape[-3:-1]
@@ -458,6 +468,8 @@ def inpaint_array(
         )
     _check_max_side(max_side)
     check_inpaint_options(blend, ensemble, color_space)
+    check_finite(image)
+    check_finite(mask, "the mask")
     if not mask.any():
         return image.copy()
     h, w, c = image.shape
@@ -523,7 +535,10 @@ def load_pair(image_path: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
     image = image_io.read_image(image_path)
     if image.ndim == 2:
         image = image[..., None]
-    mask = binarize_mask(image_io.read_image(mask_path))
+    check_finite(image, image_path)
+    raw_mask = image_io.read_image(mask_path)
+    check_finite(raw_mask, mask_path)
+    mask = binarize_mask(raw_mask)
     if mask.shape[:2] != image.shape[:2]:
         warnings.warn(
             f"Mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is "
@@ -683,6 +698,7 @@ def denoise_array(
         float32 [H, W, C] denoised image.
     """
     check_denoise_options(ensemble, color_space)
+    check_finite(image)
     if ensemble == "dihedral":
         total = _dihedral_mean(
             lambda view: denoise_array(
@@ -798,6 +814,7 @@ def denoise_paths(
     bar = _progress(len(files)) if progress and len(files) > 1 else None
     for src, dst in zip(files, outs, strict=True):
         data, depth = image_io.read_image_and_depth(src)
+        check_finite(data, src)
         if os.path.splitext(dst)[1].lower() in (".jpg", ".jpeg", ".bmp") and depth == 16:
             depth = 8
         net = network.for_channels(data.shape[-1]) if hasattr(network, "for_channels") else network

@@ -34,6 +34,7 @@ from hint import config as config_lib
 from hint import distribute_compat
 from hint.datasets import image_io, sources
 from hint.inference import MODEL_FILE
+from hint.models.model_registry import model_class
 from hint.task_plugin import get_task
 
 DISCRIMINATOR_FILE = "discriminator.weights.h5"
@@ -243,7 +244,7 @@ def trim_for_replicas(val_ds: tf.data.Dataset, batch_size: int, replicas: int):
 
 
 def build_generator(cfg: config_lib.Config) -> keras.Model:
-    cls = config_lib.model_class(cfg.model.type)
+    cls = model_class(cfg.model.type)
     return cls(**cfg.model.args)
 
 

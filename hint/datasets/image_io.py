@@ -22,9 +22,7 @@ Example:
 
 import contextlib
 import os
-import struct
 import tempfile
-import zlib
 
 import numpy as np
 
@@ -41,6 +39,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Read once at import: querying the umask means setting it, which is not thread safe.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+
+class ImageWriteError(ValueError):
+    """An image that cannot be written as asked (format, bit depth, shape or values)."""
 
 
 class ImageReadError(ValueError):
@@ -344,27 +346,6 @@ def atomic_write(path, mode="wb", encoding=None, newline=None):
         raise
 
 
-def _png16_bytes(array):
-    """Encodes a uint16 [H, W, C] array (C = 1, 3 or 4) as a 16-bit PNG (Pillow cannot)."""
-    height, width, channels = array.shape
-    colour_type = {1: 0, 3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(array, dtype=">u2").view(np.uint8).reshape(height, -1)
-    # Filter type 0 (none) on every row: a zero byte in front of each scanline.
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
-
-    def chunk(kind, data):
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    return (
-        _PNG_SIGNATURE
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
-
-
 def _quantise(array, bit_depth):
     if bit_depth == 8 and array.dtype == np.uint8:
         return array
@@ -372,7 +353,7 @@ def _quantise(array, bit_depth):
         return array
     values = _to_float(array)
     if not np.all(np.isfinite(values)):
-        raise ValueError("Cannot write an integer image from an array with NaN or infinity")
+        raise ImageWriteError("Cannot write an integer image from an array with NaN or infinity")
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     top = np.iinfo(dtype).max
     return np.round(np.clip(values, 0.0, 1.0) * top).astype(dtype)
@@ -400,7 +381,7 @@ def write_image(path, array, bit_depth=8, quality=95):
     path = os.fspath(path)
     extension = _extension(path)
     if extension not in IMAGE_EXTENSIONS:
-        raise ValueError(
+        raise ImageWriteError(
             f"Unsupported image extension '{extension}' (supported: "
             f"{', '.join(IMAGE_EXTENSIONS)}). Received: path={path!r}"
         )
@@ -410,14 +391,14 @@ def write_image(path, array, bit_depth=8, quality=95):
             np.save(f, array, allow_pickle=False)
         return
     if bit_depth not in (8, 16, 32):
-        raise ValueError(f"`bit_depth` must be 8, 16 or 32. Received: bit_depth={bit_depth!r}")
+        raise ImageWriteError(f"`bit_depth` must be 8, 16 or 32. Received: bit_depth={bit_depth!r}")
     if bit_depth == 16 and extension not in (".png", *_TIFF_EXTENSIONS):
-        raise ValueError(
+        raise ImageWriteError(
             f"16-bit output needs a .png or .tif/.tiff path (got '{extension}'). "
             f"Received: bit_depth={bit_depth!r}"
         )
     if bit_depth == 32 and extension not in _TIFF_EXTENSIONS:
-        raise ValueError(
+        raise ImageWriteError(
             f"float32 (32-bit) output needs a .tif/.tiff path (got '{extension}'). "
             f"Received: bit_depth={bit_depth!r}"
         )
@@ -425,7 +406,7 @@ def write_image(path, array, bit_depth=8, quality=95):
         array = array[..., None]
     allowed = (1, 3) if extension in (".jpg", ".jpeg") else (1, 3, 4)
     if array.ndim != 3 or array.shape[-1] not in allowed or 0 in array.shape:
-        raise ValueError(
+        raise ImageWriteError(
             f"Expected an image array [H, W] or [H, W, C] with C in {allowed} for "
             f"'{extension}'. Received: array.shape={array.shape}"
         )
@@ -444,8 +425,10 @@ def write_image(path, array, bit_depth=8, quality=95):
 
     data = _quantise(array, bit_depth)
     if bit_depth == 16:
+        import tensorflow as tf  # encodes uint16 PNGs with 1-4 channels (Pillow cannot)
+
         with atomic_write(path, "wb") as f:
-            f.write(_png16_bytes(data))
+            f.write(tf.io.encode_png(data).numpy())
         return
 
     from PIL import Image

@@ -3,6 +3,7 @@
 from hint.models.cross_plane_dncnn import CrossPlaneDnCNN
 from hint.models.dncnn import DnCNN
 from hint.models.hint_backbone import HINTBackbone
+from hint.models.model_registry import model_class, registered_models
 from hint.models.patch_discriminator import PatchDiscriminator
 from hint.models.presets import PRESETS, get_preset, preset_names
 from hint.models.tunable_cnn import TunableCNN
@@ -15,5 +16,7 @@ __all__ = [
     "PatchDiscriminator",
     "TunableCNN",
     "get_preset",
+    "model_class",
     "preset_names",
+    "registered_models",
 ]

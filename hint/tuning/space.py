@@ -48,6 +48,7 @@ from typing import Any
 
 from hint import config as config_lib
 from hint.config import ConfigError
+from hint.models.model_registry import model_class
 
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int", "fixed")
 _OPTIONS = {"choice": (), "uniform": ("step",), "log_uniform": (), "int": ("step",), "fixed": ()}
@@ -285,7 +286,7 @@ def _model_classes(cfg: config_lib.Config, specs: dict) -> list:
     classes = []
     for name in sorted(n for n in names if n):
         try:
-            classes.append(config_lib.model_class(name))
+            classes.append(model_class(name))
         except ConfigError:
             pass  # reported with its line when the option itself is checked
     return classes

@@ -13,6 +13,7 @@ import numpy as np
 from hint import config as config_lib
 from hint import evaluation, inference, training
 from hint.datasets import masks, pipelines
+from hint.models.model_registry import model_class
 from hint.precision import precision_policy
 from hint.task_plugin import TaskPlugin, register_task
 
@@ -72,7 +73,7 @@ class InpaintPlugin(TaskPlugin):
         if cfg.loss.adversarial <= 0:
             return {}
         d = cfg.discriminator
-        cls = config_lib.model_class(d.type)
+        cls = model_class(d.type)
         return {
             "discriminator": cls(
                 image_channels=cfg.data.channels, filters=d.filters, spectral_norm=d.spectral_norm
