@@ -25,7 +25,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,18 +39,8 @@ def step_seconds(config_path: str, precision: str, steps: int, batch: int | None
         overrides.append(f"data.batch_size={batch}")
     cfg = config_lib.load_config(config_path, overrides)
     task = training.build_task(cfg)
-    rng = np.random.default_rng(0)
-    n, size, channels = cfg.data.batch_size, cfg.data.image_size, cfg.data.channels
-    clean = rng.uniform(size=(n, size, size, channels)).astype("float32")
-    if cfg.task == "inpaint":
-        mask = np.zeros((n, size, size, 1), "float32")
-        mask[:, size // 4 : size // 2, size // 4 : 3 * size // 4] = 1.0
-        x = {"image": clean, "mask": mask}
-    else:
-        x = {
-            "image": clean + rng.normal(0, 25 / 255, clean.shape).astype("float32"),
-            "noise_level": np.full((n, size, size, 1), 25 / 255, "float32"),
-        }
+    # One batch of the task's own training pipeline, reused for every step.
+    x, clean = next(iter(training.build_datasets(cfg)[0]))
     task.train_on_batch(x, clean)  # traces the step
     start = time.perf_counter()
     for _ in range(steps):

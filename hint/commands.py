@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 
 from hint import config as config_lib
 from hint import training
@@ -137,4 +138,7 @@ def export(run_dir, out_dir, name="hint", version=None) -> str:
     path = export_lib.export_run(run_dir, out_dir, name=name, version=version)
     print(f"Exported: {path}")
     print(export_lib.serving_instructions(path))
+    task = get_task(training.load_run_config(run_dir).task) if os.path.isdir(run_dir) else None
+    if task is not None and task.serving_note:
+        print(textwrap.fill(task.serving_note, width=100))
     return path

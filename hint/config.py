@@ -22,9 +22,11 @@ cfg.train.epochs  # 3
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,12 +34,9 @@ from typing import Any
 
 import yaml
 
-from hint.task_plugin import task_names
+from hint.datasets.sources import COLOR_AUGMENTS, FLIPS
+from hint.task_plugin import get_task, task_names
 
-NOISE_KINDS = ("gaussian", "poisson", "salt_pepper", "speckle", "quantization", "dither")
-PIXEL_LOSSES = ("mse", "l1")
-MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
-GAN_LOSSES = ("nsgan", "lsgan", "hinge")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -61,8 +60,6 @@ INPAINT_COLOR_SPACE = "rgb"  # the default, measured best (see `inpaint_array`)
 # "poisson" (seamless: Poisson blending, `hint.blending`) or "none" (the raw fill).
 BLENDS = ("poisson", "none")
 LR_SCHEDULES = ("constant", "cosine")
-FLIPS = ("horizontal", "both", "none")
-COLOR_AUGMENTS = ("none", "channel_permutation", "saturation", "gray_channel")
 TUNE_ALGORITHMS = ("random", "hyperband", "bayesian")
 DIRECTIONS = ("max", "min")
 PRETRAINED = "pretrained"  # model.init_from value for the shipped weights (hint.pretrained)
@@ -82,30 +79,6 @@ class RunConfig:
 
 
 @dataclass
-class MaskConfig:
-    """Hole masks made on the fly inside tf.data (see `hint.datasets.masks`)."""
-
-    kind: str = "mix"
-    weights: dict[str, float] = field(
-        default_factory=lambda: {"freeform": 0.5, "wide": 0.25, "rect": 0.25}
-    )
-    folder: str | None = None
-
-
-@dataclass
-class NoiseConfig:
-    """Degradations for `task: denoise` (see `hint.datasets.degradations`); sigma in 0-255 units."""
-
-    kind: str = "gaussian"
-    sigma: float = 25.0
-    sigma_range: list[float] | None = None
-    clip: bool = False
-    peak: float = 30.0
-    amount: float = 0.05
-    bits: int = 4
-
-
-@dataclass
 class DataConfig:
     """Image source, crops and batches."""
 
@@ -118,8 +91,6 @@ class DataConfig:
     color_augment: str = "none"  # or "channel_permutation" / "saturation" (colour crops)
     val_path: str | None = None
     val_size: int | None = None
-    mask: MaskConfig = field(default_factory=MaskConfig)
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
 @dataclass
@@ -132,30 +103,6 @@ class ModelConfig:
     freeze: list[str] = field(default_factory=list)
     # Keyword arguments of the backbone class; keys checked against its constructor.
     args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DiscriminatorConfig:
-    """The SN-PatchGAN discriminator (`hint.models.PatchDiscriminator`)."""
-
-    type: str = "PatchDiscriminator"
-    filters: int = 64
-    spectral_norm: bool = True
-
-
-@dataclass
-class LossConfig:
-    """Loss weights (official HINT defaults) and the adversarial loss kind."""
-
-    l1: float = 1.0
-    perceptual: float = 0.1
-    style: float = 250.0
-    adversarial: float = 0.01
-    gan: str = "lsgan"
-    vgg_weights: str = "imagenet"
-    pixel: str = "mse"  # task: denoise
-    l1_valid: float = 1.0  # weight of the known pixels in the L1 term (1 = official HINT)
-    ssim: float = 0.0  # weight of 1 - SSIM of the composite (not in the paper)
 
 
 @dataclass
@@ -181,12 +128,10 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """The fixed evaluation protocol: masks per hole-ratio bucket and sample grids."""
+    """The fixed evaluation protocol's seed and the sample grids (the rest is the task's)."""
 
-    per_bucket: int = 8
     seed: int = 2024
     samples: int = 6
-    sigmas: list[float] = field(default_factory=lambda: [15.0, 25.0, 50.0])  # task: denoise
 
 
 @dataclass
@@ -220,18 +165,43 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
+    # Task name -> that task's own section (`TaskPlugin.config_section`), written at the top
+    # level of the YAML (`inpaint:`, `denoise:`, ...) and read as `cfg.<task>`. The active
+    # task's section is always there (defaults filled in); others only when written.
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        # Only called when the normal lookup fails: a task's section by its name.
+        sections = self.__dict__.get("sections") or {}
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict in the YAML layout (model arguments inlined in `model`)."""
+        """Plain dict in the YAML layout (model arguments inlined in `model`, task sections at
+        the top level)."""
         out = dataclasses.asdict(self)
         args = out["model"].pop("args")
         out["model"].update(args)
+        out.update(out.pop("sections"))
         return out
+
+
+# Keys of `Config` that are not YAML keys.
+_INTERNAL_FIELDS = ("sections",)
+
+
+def task_sections() -> dict[str, type]:
+    """Task name -> the dataclass of its config section, for the tasks that have one."""
+    out = {}
+    for name in task_names():
+        section = get_task(name).config_section
+        if section is not None:
+            out[name] = section
+    return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -275,12 +245,118 @@ def config_from_dict(
     raw: dict[str, Any], source: str = "<dict>", marks: dict | None = None
 ) -> Config:
     """Builds a validated `Config` from a nested dict (as YAML would give)."""
-    cfg = _build(Config, raw, (), source, marks or {})
+    marks = marks or {}
+    sections = task_sections()
+    raw = migrate(raw, source)
+    written = {key: raw.pop(key) for key in list(raw) if key in sections}
+    cfg = _build(Config, raw, (), source, marks, extra_keys=list(sections))
+    for name, cls in sections.items():
+        if name in written or name == cfg.task:
+            cfg.sections[name] = _build(cls, written.get(name), (name,), source, marks)
     if _MODEL_RESOLVER is None:
         raise ConfigError("No model registry: import hint (it registers the models) first.")
     _MODEL_RESOLVER(cfg, raw.get("model") or {}, source, marks or {})
     validate(cfg)
     return cfg
+
+
+def moved_keys() -> dict[str, str]:
+    """Old key -> new key, for every key a task's section took over (`TaskPlugin.moved_keys`)."""
+    out = {}
+    for name in task_names():
+        out.update(get_task(name).moved_keys)
+    return out
+
+
+def _rename(key: str, moves: dict[str, str]) -> str | None:
+    """`key` (a dotted path) under its new name, or None when it did not move."""
+    for old, new in moves.items():
+        if key == old or key.startswith(old + "."):
+            return new + key[len(old) :]
+    return None
+
+
+def migrate(raw: dict[str, Any], source: str = "<dict>") -> dict[str, Any]:
+    """A config dict of an older layout in today's, with a one-line notice of what moved.
+
+    Keys that moved into a task's section (`data.noise` to `denoise.noise`, `loss.l1` to
+    `inpaint.loss.l1`, ...) are moved, in the mapping and in `tune.space` / `tune.
+    trial_overrides`. A moved key that belongs to another task than the config's is dropped:
+    older files held every task's settings, and only the config's own task read them.
+
+    Returns:
+        A new dict; `raw` is unchanged.
+    """
+    moves = moved_keys()
+    raw = copy.deepcopy(raw)
+    task = raw.get("task", Config.task)
+    done = []
+
+    def pop(path):
+        node = raw
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                return _MISSING
+        if not isinstance(node, dict) or path[-1] not in node:
+            return _MISSING
+        value = node.pop(path[-1])
+        if not node and len(path) > 1:
+            _drop_empty(raw, path[:-1])
+        return value
+
+    for old, new in moves.items():
+        value = pop(old.split("."))
+        if value is _MISSING:
+            continue
+        done.append(f"{old} -> {new}")
+        if new.split(".")[0] != task:
+            continue  # another task's setting: unused by this config's task
+        node = raw
+        *parents, last = new.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node.setdefault(last, value)
+    tune = raw.get("tune")
+    if isinstance(tune, dict):
+        space = tune.get("space")
+        if isinstance(space, dict):
+            for key in list(space):
+                new = _rename(str(key), moves)
+                if new is not None:
+                    space[new] = space.pop(key)
+                    done.append(f"tune.space.{key} -> tune.space.{new}")
+        overrides = tune.get("trial_overrides")
+        if isinstance(overrides, list):
+            for i, item in enumerate(overrides):
+                key, sep, value = str(item).partition("=")
+                new = _rename(key.strip(), moves)
+                if sep and new is not None:
+                    overrides[i] = f"{new}={value}"
+                    done.append(f"tune.trial_overrides {key.strip()} -> {new}")
+    if done:
+        shown = ", ".join(done[:4]) + (f" and {len(done) - 4} more" if len(done) > 4 else "")
+        print(
+            f"note: {source}: keys of an older layout read as their new names: {shown} "
+            "(CHANGELOG.md, 0.2.0)",
+            file=sys.stderr,
+        )
+    return raw
+
+
+_MISSING = object()
+
+
+def _drop_empty(raw: dict, path: list[str]) -> None:
+    """Removes the now empty mapping at `path` (and empty parents) from `raw`."""
+    for end in range(len(path), 0, -1):
+        node = raw
+        for part in path[: end - 1]:
+            node = node[part]
+        if node.get(path[end - 1]) == {}:
+            del node[path[end - 1]]
 
 
 def dump_config(cfg: Config, path: str) -> None:
@@ -348,7 +424,7 @@ def suggest(name: str, valid: list[str]) -> str:
     return f"{hint} Valid keys: {', '.join(sorted(valid))}."
 
 
-def _build(cls, raw: Any, path: tuple[str, ...], source: str, marks: dict):
+def _build(cls, raw: Any, path: tuple[str, ...], source: str, marks: dict, extra_keys=()):
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -360,8 +436,9 @@ def _build(cls, raw: Any, path: tuple[str, ...], source: str, marks: dict):
         key = str(key)
         if cls is ModelConfig and key not in fields:
             continue  # backbone arguments, checked against the class in _resolve_model_args
-        if key not in fields or key == "args":
-            valid = [k for k in fields if k != "args"]
+        if key not in fields or key == "args" or key in _INTERNAL_FIELDS:
+            valid = [k for k in fields if k != "args" and k not in _INTERNAL_FIELDS]
+            valid += list(extra_keys)
             raise ConfigError(
                 f"Unknown key {where(path + (key,), source, marks)}.{suggest(key, valid)}"
             )
@@ -468,7 +545,7 @@ def register_model_resolver(resolver) -> None:
 # --------------------------------------------------------------------------- validation
 
 
-def _choice(value, options, name):
+def check_choice(value, options, name):
     if value not in options:
         close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -477,7 +554,7 @@ def _choice(value, options, name):
         )
 
 
-def _positive(value, name, allow_zero=False):
+def check_positive(value, name, allow_zero=False):
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"'{name}' must be {bound}. Received: {name}={value!r}")
@@ -489,15 +566,15 @@ def _validate_tune(t: TuneConfig) -> None:
         raise ConfigError(
             f"'tune.name' must be a plain folder name (no '/'). Received: tune.name={t.name!r}"
         )
-    _choice(t.algorithm, TUNE_ALGORITHMS, "tune.algorithm")
-    _choice(t.direction, DIRECTIONS, "tune.direction")
+    check_choice(t.algorithm, TUNE_ALGORITHMS, "tune.algorithm")
+    check_choice(t.direction, DIRECTIONS, "tune.direction")
     if not t.objective:
         raise ConfigError("'tune.objective' must name a logged metric, e.g. val_psnr.")
-    _positive(t.trials, "tune.trials")
-    _positive(t.executions_per_trial, "tune.executions_per_trial")
+    check_positive(t.trials, "tune.trials")
+    check_positive(t.executions_per_trial, "tune.executions_per_trial")
     for name in ("epochs", "steps_per_epoch", "time_budget"):
         if getattr(t, name) is not None:
-            _positive(getattr(t, name), f"tune.{name}")
+            check_positive(getattr(t, name), f"tune.{name}")
     if t.devices is not None and not t.devices:
         raise ConfigError("'tune.devices' must list devices or be null. Received: tune.devices=[]")
     for item in t.trial_overrides:
@@ -508,7 +585,7 @@ def validate(cfg: Config) -> None:
     """Checks values that have the right type but are impossible."""
     if cfg.task not in task_names():
         # The task plug-ins register themselves when `hint` is imported (`hint.tasks`).
-        _choice(cfg.task, task_names(), "task")
+        check_choice(cfg.task, task_names(), "task")
     d = cfg.data
     if d.image_size < 16 or d.image_size % 16:
         raise ConfigError(
@@ -517,10 +594,10 @@ def validate(cfg: Config) -> None:
         )
     if d.channels not in (1, 3):
         raise ConfigError(f"'data.channels' must be 1 or 3. Received: data.channels={d.channels}")
-    _positive(d.batch_size, "data.batch_size")
-    _positive(d.val_count, "data.val_count")
-    _choice(d.flips, FLIPS, "data.flips")
-    _choice(d.color_augment, COLOR_AUGMENTS, "data.color_augment")
+    check_positive(d.batch_size, "data.batch_size")
+    check_positive(d.val_count, "data.val_count")
+    check_choice(d.flips, FLIPS, "data.flips")
+    check_choice(d.color_augment, COLOR_AUGMENTS, "data.color_augment")
     if d.color_augment != "none" and d.channels != 3:
         raise ConfigError(
             "'data.color_augment' needs colour images (data.channels: 3). "
@@ -528,43 +605,19 @@ def validate(cfg: Config) -> None:
         )
     if d.path is not None and d.path != "embedded" and not os.path.isdir(d.path):
         raise ConfigError(f"'data.path' is not a folder. Received: data.path={d.path!r}")
-    _choice(d.mask.kind, MASK_KINDS, "data.mask.kind")
-    _validate_noise(d.noise)
-    _choice(cfg.loss.pixel, PIXEL_LOSSES, "loss.pixel")
-    for s in cfg.eval.sigmas:
-        _positive(s, "eval.sigmas", allow_zero=True)
-    for k, w in d.mask.weights.items():
-        _choice(k, [m for m in MASK_KINDS if m != "mix"], "data.mask.weights key")
-        _positive(w, f"data.mask.weights.{k}", allow_zero=True)
-    if d.mask.kind == "mix" and sum(d.mask.weights.values()) <= 0:
-        raise ConfigError(
-            "'data.mask.weights' must have a positive weight when data.mask.kind=mix. "
-            f"Received: data.mask.weights={d.mask.weights}"
-        )
-    uses_folder = d.mask.kind == "folder" or (
-        d.mask.kind == "mix" and d.mask.weights.get("folder", 0) > 0
-    )
-    if uses_folder and (not d.mask.folder or not os.path.isdir(d.mask.folder)):
-        raise ConfigError(
-            "'data.mask.folder' must be an existing folder of mask images when folder masks are "
-            f"used. Received: data.mask.folder={d.mask.folder!r}"
-        )
-    for name in ("l1", "perceptual", "style", "adversarial", "l1_valid", "ssim"):
-        _positive(getattr(cfg.loss, name), f"loss.{name}", allow_zero=True)
-    _choice(cfg.loss.gan, GAN_LOSSES, "loss.gan")
     t = cfg.train
-    _positive(t.epochs, "train.epochs")
-    _positive(t.steps_per_epoch, "train.steps_per_epoch")
-    _positive(t.lr, "train.lr")
-    _positive(t.d_lr_ratio, "train.d_lr_ratio", allow_zero=True)
+    check_positive(t.epochs, "train.epochs")
+    check_positive(t.steps_per_epoch, "train.steps_per_epoch")
+    check_positive(t.lr, "train.lr")
+    check_positive(t.d_lr_ratio, "train.d_lr_ratio", allow_zero=True)
     for name in ("beta_1", "beta_2", "ema_momentum"):
         v = getattr(t, name)
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"'train.{name}' must be in [0, 1). Received: train.{name}={v}")
-    _choice(t.optimizer, OPTIMIZERS, "train.optimizer")
-    _choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
-    _positive(t.lr_min, "train.lr_min", allow_zero=True)
-    _positive(t.warmup_steps, "train.warmup_steps", allow_zero=True)
+    check_choice(t.optimizer, OPTIMIZERS, "train.optimizer")
+    check_choice(t.lr_schedule, LR_SCHEDULES, "train.lr_schedule")
+    check_positive(t.lr_min, "train.lr_min", allow_zero=True)
+    check_positive(t.warmup_steps, "train.warmup_steps", allow_zero=True)
     if t.warmup_steps >= t.epochs * t.steps_per_epoch:
         raise ConfigError(
             "'train.warmup_steps' must be fewer than the run's steps "
@@ -579,28 +632,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"'data.val_size' must be a multiple of 16. Received: data.val_size={d.val_size}"
         )
-    _choice(t.strategy, STRATEGIES, "train.strategy")
-    _choice(t.precision, PRECISIONS, "train.precision")
-    _positive(cfg.eval.per_bucket, "eval.per_bucket")
-    _positive(cfg.eval.samples, "eval.samples", allow_zero=True)
+    check_choice(t.strategy, STRATEGIES, "train.strategy")
+    check_choice(t.precision, PRECISIONS, "train.precision")
+    check_positive(cfg.eval.samples, "eval.samples", allow_zero=True)
     _validate_tune(cfg.tune)
-    _positive(cfg.discriminator.filters, "discriminator.filters")
-
-
-def _validate_noise(n: NoiseConfig) -> None:
-    _choice(n.kind, NOISE_KINDS, "data.noise.kind")
-    _positive(n.sigma, "data.noise.sigma", allow_zero=True)
-    if n.sigma_range is not None:
-        lo_hi = n.sigma_range
-        if len(lo_hi) != 2 or lo_hi[0] < 0 or lo_hi[1] < lo_hi[0]:
-            raise ConfigError(
-                "'data.noise.sigma_range' must be [low, high] with 0 <= low <= high (0-255 "
-                f"units). Received: data.noise.sigma_range={lo_hi}"
-            )
-    _positive(n.peak, "data.noise.peak")
-    if not 0.0 <= n.amount <= 1.0:
-        raise ConfigError(
-            f"'data.noise.amount' must be in [0, 1]. Received: data.noise.amount={n.amount}"
-        )
-    if not 1 <= n.bits <= 16:
-        raise ConfigError(f"'data.noise.bits' must be in 1..16. Received: data.noise.bits={n.bits}")
+    get_task(cfg.task).validate_config(cfg)

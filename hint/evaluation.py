@@ -30,6 +30,21 @@ from hint.task_plugin import get_task
 METRICS = ("psnr", "ssim", "mae", "mse")
 
 
+def image_metrics(outputs, targets) -> dict[str, np.ndarray]:
+    """Per-image `METRICS` of float [N, H, W, C] outputs against targets, both in [0, 1].
+
+    What every task's table is made of: metric -> N values (see `summary_table`).
+    """
+    outputs = np.asarray(outputs, np.float32)
+    targets = np.asarray(targets, np.float32)
+    return {
+        "psnr": hint_metrics.psnr(outputs, targets).numpy(),
+        "ssim": hint_metrics.ssim(outputs, targets).numpy(),
+        "mae": hint_metrics.mae(outputs, targets).numpy(),
+        "mse": hint_metrics.mse(outputs, targets).numpy(),
+    }
+
+
 def evaluate_inpainting(
     generator, images: np.ndarray, masks_by_bucket: dict, batch_size=8, progress=False
 ):

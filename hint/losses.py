@@ -217,7 +217,7 @@ def resolve_vgg_weights(spec, timeout=10.0):
         ValueError: `spec` is neither `None` nor a string / path.
 
     Example:
-        >>> weights = resolve_vgg_weights(config["loss"]["vgg_weights"])  # before fit()
+        >>> weights = resolve_vgg_weights(config["inpaint"]["loss"]["vgg_weights"])  # before fit()
         >>> vgg = VGGFeatures(weights=weights)
     """
     if spec is None:
@@ -229,9 +229,9 @@ def resolve_vgg_weights(spec, timeout=10.0):
         )
     fix = (
         f"Either copy '{VGG19_NOTOP_FILE}' (the Keras VGG19 no-top weights, from "
-        f"{VGG19_NOTOP_URL}) to this machine and set `loss.vgg_weights: /path/to/"
-        f"{VGG19_NOTOP_FILE}`, or disable the VGG losses with `loss.perceptual: 0` and "
-        "`loss.style: 0`."
+        f"{VGG19_NOTOP_URL}) to this machine and set `inpaint.loss.vgg_weights: /path/to/"
+        f"{VGG19_NOTOP_FILE}`, or disable the VGG losses with `inpaint.loss.perceptual: 0` and "
+        "`inpaint.loss.style: 0`."
     )
     if spec == "imagenet":
         if _cached_vgg19_notop() is not None:
@@ -248,7 +248,8 @@ def resolve_vgg_weights(spec, timeout=10.0):
     path = os.path.abspath(os.path.expanduser(os.fspath(spec)))
     if not os.path.isfile(path):
         raise VGGWeightsUnavailable(
-            f"The VGG19 weights file given in `loss.vgg_weights` does not exist: {path}. {fix}"
+            "The VGG19 weights file given in `inpaint.loss.vgg_weights` does not exist: "
+            f"{path}. {fix}"
         )
     return path
 

@@ -160,7 +160,7 @@ def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "
         "cite the datasets with any published result).",
         "",
         "```yaml",
-        _yaml_section(cfg, ["data", "loss"]),
+        _yaml_section(cfg, ["data", cfg.task]),
         "```",
         "",
         "## Training",

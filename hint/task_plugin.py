@@ -45,12 +45,31 @@ class TaskPlugin:
             are, e.g. "hole ratio" or "noise").
         sample_titles: Column titles of the sample grid that training writes, or None for the
             default ones.
+        config_section: The dataclass of the task's own config section (written at the top
+            level of the YAML under the task's name, read as `cfg.<name>`), or None. Every
+            field needs a default; `hint.config` builds and type-checks it like the common
+            sections.
+        moved_keys: Old dotted key -> its key in the task's section, for configs written
+            before the section existed.
     """
 
     name: str = ""
     summary: str = ""
     eval_label: str = "subset"
     sample_titles: tuple[str, ...] | None = None
+    config_section: type | None = None
+    # Old key -> new key for settings the task's section took over from the common sections
+    # (older configs are read with a notice, `hint.config.migrate`).
+    moved_keys: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ configuration
+
+    def validate_config(self, cfg) -> None:
+        """Raises `hint.config.ConfigError` for impossible values of a config of this task.
+
+        Types are already checked; this is for values (ranges, choices, files that must
+        exist). Called for the config's task, after the common sections are checked.
+        """
 
     # ------------------------------------------------------------------ training
 
@@ -101,6 +120,11 @@ class TaskPlugin:
 
     # ------------------------------------------------------------------ inference
 
+    def restore(self, network, image, **options):
+        """The task's inference function on one image (NumPy): what `hint.load(...).restore`
+        runs, and what its command runs on every file."""
+        raise NotImplementedError(f"Task {self.name!r} has no inference function.")
+
     def accepts(self, network) -> bool:
         """Whether a bare network (a `.keras` file without a run) is this task's."""
         return False
@@ -121,6 +145,10 @@ class TaskPlugin:
     def serving_module(self, network):
         """The `hint.export.ServingModule` that serves `network`, or None (not exportable)."""
         return None
+
+    # What the served graph leaves out of the command's inference path, and what that costs
+    # (printed by `export`); empty when the two are the same.
+    serving_note: str = ""
 
     # ------------------------------------------------------------------ shipped models, cards
 

@@ -52,7 +52,7 @@ def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
 
     `auto` uses MirroredStrategy when more than one GPU is visible, else the default strategy.
     """
-    config_lib._choice(name, config_lib.STRATEGIES, "train.strategy")
+    config_lib.check_choice(name, config_lib.STRATEGIES, "train.strategy")
     if name == "multi_worker":
         return multi_worker_strategy()
     gpus = tf.config.list_logical_devices("GPU")

@@ -43,7 +43,7 @@ CONFIGS = {
         "task=denoise",
         "model.preset=dncnn_tiny",
         "data.channels=1",
-        "eval.sigmas=[25]",
+        "denoise.sigmas=[25]",
     ],
 }
 _T0 = time.time()

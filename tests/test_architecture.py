@@ -37,6 +37,7 @@ LAYERS = {
     "hint.export": 3,
     "hint.summary": 3,
     "hint.model_card": 3,
+    "hint.restorer": 3,
     "hint.tasks": 4,
     "hint.commands": 5,
     "hint.tuning": 5,

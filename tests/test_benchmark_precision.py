@@ -15,8 +15,7 @@ CONFIGS = {
         "task": "inpaint",
         "data": {"image_size": 32, "batch_size": 2},
         "model": {"dim": 4, "num_blocks": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1]},
-        "discriminator": {"filters": 4},
-        "loss": {"perceptual": 0, "style": 0},
+        "inpaint": {"discriminator": {"filters": 4}, "loss": {"perceptual": 0, "style": 0}},
     },
 }
 

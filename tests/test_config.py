@@ -21,7 +21,7 @@ def test_defaults_and_partial_config(tmp_path):
     cfg = load_config(write(tmp_path, "train:\n  epochs: 3\n"))
     assert cfg.train.epochs == 3
     assert cfg.train.lr == 1e-4  # untouched default
-    assert cfg.loss.style == 250.0
+    assert cfg.inpaint.loss.style == 250.0
     assert cfg.model.type == "HINTBackbone"
     assert cfg.model.args["dim"] > 0  # filled from the preset
 
@@ -60,13 +60,13 @@ def test_wrong_type(tmp_path):
 
 def test_int_accepted_for_float(tmp_path):
     cfg = load_config(write(tmp_path, "loss:\n  style: 100\n"))
-    assert cfg.loss.style == 100.0 and isinstance(cfg.loss.style, float)
+    assert cfg.inpaint.loss.style == 100.0 and isinstance(cfg.inpaint.loss.style, float)
 
 
 def test_exponent_without_dot_is_a_float(tmp_path):
     # PyYAML reads `1e-3` as a string (YAML 1.1); users mean a number.
-    cfg = load_config(write(tmp_path, "train:\n  lr: 1e-3\n"), ["loss.l1=2e0"])
-    assert cfg.train.lr == 1e-3 and cfg.loss.l1 == 2.0
+    cfg = load_config(write(tmp_path, "train:\n  lr: 1e-3\n"), ["inpaint.loss.l1=2e0"])
+    assert cfg.train.lr == 1e-3 and cfg.inpaint.loss.l1 == 2.0
     with pytest.raises(ConfigError, match="expected float"):
         load_config(None, ["train.lr=fast"])
 
@@ -76,14 +76,14 @@ def test_exponent_without_dot_is_a_float(tmp_path):
     [
         ("data.image_size=40", "multiple of 16"),
         ("train.lr=-1", r"train\.lr.*> 0"),
-        ("loss.gan=wgan", "one of nsgan, lsgan, hinge"),
-        ("data.mask.kind=frefrom", "Did you mean 'freeform'"),
+        ("inpaint.loss.gan=wgan", "one of nsgan, lsgan, hinge"),
+        ("inpaint.mask.kind=frefrom", "Did you mean 'freeform'"),
         ("train.beta_1=1.5", r"\[0, 1\)"),
         ("train.ema_momentum=1", r"train\.ema_momentum.*\[0, 1\)"),
         ("train.warmup_steps=-1", r"train\.warmup_steps.*>= 0"),
         ("train.epochs=2 train.steps_per_epoch=5 train.warmup_steps=10", r"fewer than.*= 10\)"),
         ("data.path=/no/such/folder", "not a folder"),
-        ("data.mask.kind=folder", "data.mask.folder"),
+        ("inpaint.mask.kind=folder", "inpaint.mask.folder"),
         ("model.preset=huge", "Unknown preset"),
         ("data.color_augment=hue", "one of none, channel_permutation, saturation, gray_channel"),
         ("data.channels=1 data.color_augment=channel_permutation", "needs colour images"),
@@ -94,15 +94,61 @@ def test_impossible_values(override, pattern):
         load_config(None, override.split())
 
 
-def test_option_names_match_the_dataset_module():
-    # hint.config keeps TensorFlow-free copies of the dataset options it validates (importing
-    # them would import TensorFlow through the `datasets` package).
-    from hint import config
-    from hint.datasets import masks, sources
+def test_migrated_keys_load_with_a_one_line_notice(tmp_path, capsys):
+    """A config of the older layout (task keys in the common sections) loads as today's."""
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "task: denoise\n"
+        "data: {noise: {kind: dropout, rate: 0.3}, mask: {kind: rect}}\n"
+        "loss: {pixel: l1, perceptual: 0.5}\n"
+        "eval: {sigmas: [10], per_bucket: 3, samples: 2}\n"
+        "model: {preset: dncnn_gray}\n"
+        "tune: {space: {data.noise.sigma: {choice: [5, 10]}}, trial_overrides: [loss.pixel=mse]}\n"
+    )
+    cfg = load_config(str(old))
+    (note,) = capsys.readouterr().err.strip().splitlines()
+    assert note.startswith(f"note: {old}: keys of an older layout") and "data.noise ->" in note
+    assert cfg.denoise.noise.kind == "dropout" and cfg.denoise.noise.rate == 0.3
+    assert cfg.denoise.pixel_loss == "l1" and cfg.denoise.sigmas == [10.0]
+    assert cfg.eval.samples == 2
+    # The inpainting keys of a denoising config were never read: they are dropped.
+    assert "inpaint" not in cfg.sections
+    assert cfg.tune.space == {"denoise.noise.sigma": {"choice": [5, 10]}}
+    assert cfg.tune.trial_overrides == ["denoise.pixel_loss=mse"]
+    # Old keys given with --set are read too; today's keys print nothing.
+    assert load_config(None, ["loss.l1=2"]).inpaint.loss.l1 == 2.0
+    assert "loss.l1 -> inpaint.loss.l1" in capsys.readouterr().err
+    load_config(None, ["inpaint.loss.l1=2"])
+    assert capsys.readouterr().err == ""
 
-    assert config.FLIPS == sources.FLIPS
-    assert config.COLOR_AUGMENTS == sources.COLOR_AUGMENTS
-    assert config.MASK_KINDS == masks.MASK_KINDS
+
+def test_task_sections_are_built_checked_and_written_at_the_top_level(tmp_path):
+    cfg = load_config(None, ["task=denoise", "model.preset=dncnn_gray", "denoise.sigmas=[5]"])
+    assert cfg.denoise.sigmas == [5.0] and "inpaint" not in cfg.sections
+    assert cfg.to_dict()["denoise"]["noise"]["kind"] == "gaussian"
+    with pytest.raises(ConfigError, match="Unknown key 'denoise.noise.sigm'.*Did you mean 'sigma'"):
+        load_config(None, ["task=denoise", "denoise.noise.sigm=3"])
+    with pytest.raises(ConfigError, match="Unknown key 'sections'"):
+        load_config(None, ["sections.x=1"])
+    with pytest.raises(ConfigError, match="denoise.noise.rate.*Received: denoise.noise.rate=1.0"):
+        load_config(None, ["task=denoise", "model.preset=dncnn_gray", "denoise.noise.rate=1.0"])
+    # Another task's section, when written, is kept and checked too.
+    path = tmp_path / "both.yaml"
+    dump_config(load_config(None, ["denoise.sigmas=[7]"]), str(path))
+    assert load_config(str(path)).denoise.sigmas == [7.0]
+
+
+def test_option_lists_are_the_implementations_own():
+    from hint import config
+    from hint.datasets import degradations, masks, sources
+    from hint.tasks.denoise import denoise_config
+    from hint.tasks.inpaint import inpaint_config
+
+    assert config.FLIPS is sources.FLIPS
+    assert config.COLOR_AUGMENTS is sources.COLOR_AUGMENTS
+    assert inpaint_config.MASK_KINDS is masks.MASK_KINDS
+    # Every degradation the data code implements is reachable from a config.
+    assert denoise_config.DEGRADATION_KINDS is degradations.DEGRADATION_KINDS
 
 
 def test_overrides_and_model_args():

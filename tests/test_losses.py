@@ -206,7 +206,7 @@ def test_resolve_none_and_local_path(tmp_path):
         resolve_vgg_weights(str(missing))
     message = str(info.value)
     assert str(missing) in message and VGG19_NOTOP_FILE in message
-    assert "loss.perceptual: 0" in message and "loss.style: 0" in message
+    assert "inpaint.loss.perceptual: 0" in message and "inpaint.loss.style: 0" in message
     with pytest.raises(ValueError, match="Received: spec=3"):
         resolve_vgg_weights(3)
 
@@ -221,8 +221,8 @@ def test_resolve_imagenet_offline_raises(tmp_path, monkeypatch):
     with pytest.raises(VGGWeightsUnavailable) as info:
         resolve_vgg_weights("imagenet")
     message = str(info.value)
-    assert VGG19_NOTOP_FILE in message and "loss.vgg_weights" in message
-    assert "loss.perceptual: 0" in message and "network is unreachable" in message
+    assert VGG19_NOTOP_FILE in message and "inpaint.loss.vgg_weights" in message
+    assert "inpaint.loss.perceptual: 0" in message and "network is unreachable" in message
 
 
 def test_resolve_imagenet_uses_cache(tmp_path, monkeypatch):

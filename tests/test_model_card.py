@@ -21,7 +21,7 @@ TINY_DENOISER = [
     "model.conditioning=noise_map",
     "train.epochs=1",
     "train.steps_per_epoch=2",
-    "eval.sigmas=[15, 50]",
+    "denoise.sigmas=[15, 50]",
     "eval.samples=0",
 ]
 

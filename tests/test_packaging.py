@@ -104,3 +104,27 @@ def test_another_datasets_package_on_the_path_does_not_break_hint(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ok hint.datasets (4, 32, 32, 3)" in result.stdout
+
+
+@pytest.mark.slow
+def test_import_hint_registers_what_the_shipped_models_and_a_run_refer_to(tmp_path):
+    """In a fresh process, `import hint` is enough for Keras' safe loading of every file."""
+    code = textwrap.dedent(
+        f"""
+        import glob, keras
+        import hint
+        from hint.models import DnCNN
+        DnCNN(depth=3, filters=4).save({str(tmp_path / "run.keras")!r})
+        paths = sorted(glob.glob({os.path.join(PACKAGE, "weights", "*.keras")!r}))
+        paths.append({str(tmp_path / "run.keras")!r})
+        for path in paths:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+            print(type(model).__name__)
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["CrossPlaneDnCNN", "DnCNN", "HINTBackbone", "DnCNN"]

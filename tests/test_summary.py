@@ -7,7 +7,7 @@ TINY = ["model.dim=4", "model.num_blocks=[1,1,1,1]", "model.num_heads=[1,1,1,1]"
 
 
 def test_report_shape_and_consistency():
-    cfg = load_config(None, [*TINY, "data.image_size=32", "discriminator.filters=4"])
+    cfg = load_config(None, [*TINY, "data.image_size=32", "inpaint.discriminator.filters=4"])
     report = summary.model_report(cfg)
     gen = report["generator"]
     names = [c["name"] for c in gen["components"]]
@@ -28,7 +28,9 @@ def test_macs_grow_linearly_with_pixels():
 
 
 def test_summary_command_json(capsys):
-    commands.summary(None, [*TINY, "data.image_size=32", "loss.adversarial=0"], as_json=True)
+    commands.summary(
+        None, [*TINY, "data.image_size=32", "inpaint.loss.adversarial=0"], as_json=True
+    )
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"image_size", "generator"}
     assert {"total_params", "total_macs", "components"} <= set(out["generator"])

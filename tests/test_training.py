@@ -21,12 +21,12 @@ TINY = [
     "model.dim=4",
     "model.num_blocks=[1,1,1,1]",
     "model.num_heads=[1,1,1,1]",
-    "discriminator.filters=4",
-    "loss.perceptual=0",
-    "loss.style=0",
+    "inpaint.discriminator.filters=4",
+    "inpaint.loss.perceptual=0",
+    "inpaint.loss.style=0",
     "train.steps_per_epoch=2",
     "train.lr=1e-3",
-    "eval.per_bucket=2",
+    "inpaint.per_bucket=2",
     "eval.samples=2",
 ]
 
@@ -124,7 +124,7 @@ def test_train_evaluate_inpaint_end_to_end(trained_run, tmp_path):
 def test_resume_after_interruption(tmp_path):
     # Without the discriminator: resuming restores the task's whole state either way, and
     # this test's cost is two trainings.
-    cfg = tiny_config(tmp_path, "train.epochs=2", "loss.adversarial=0", "eval.samples=0")
+    cfg = tiny_config(tmp_path, "train.epochs=2", "inpaint.loss.adversarial=0", "eval.samples=0")
     run_dir = training.make_run_dir(cfg)
     original = training.make_callbacks
 
@@ -176,7 +176,9 @@ def test_init_from_and_freeze(trained_run, tmp_path):
 
 
 def test_vgg_weights_missing_fails_before_training(tmp_path):
-    cfg = tiny_config(tmp_path, "loss.perceptual=0.1", "loss.vgg_weights=/no/such/vgg.h5")
+    cfg = tiny_config(
+        tmp_path, "inpaint.loss.perceptual=0.1", "inpaint.loss.vgg_weights=/no/such/vgg.h5"
+    )
     with pytest.raises(VGGWeightsUnavailable, match="does not exist: /no/such/vgg.h5"):
         training.build_task(cfg)
 
@@ -213,7 +215,7 @@ def test_denoiser_trains_in_mixed_bfloat16_and_saves_a_float32_network(tmp_path)
 
 
 def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_path):
-    cfg = tiny_config(tmp_path, "train.precision=mixed_bfloat16", "loss.adversarial=0.1")
+    cfg = tiny_config(tmp_path, "train.precision=mixed_bfloat16", "inpaint.loss.adversarial=0.1")
     task = training.build_task(cfg)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
     assert task.generator.get_layer("embedding").dtype_policy.name == "mixed_bfloat16"
@@ -239,7 +241,9 @@ def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_pat
 
 
 def test_weight_average_is_validated_and_saved_while_checkpoints_keep_the_raw_weights(tmp_path):
-    cfg = tiny_config(tmp_path, "train.epochs=2", "train.ema_momentum=0.5", "loss.adversarial=0.1")
+    cfg = tiny_config(
+        tmp_path, "train.epochs=2", "train.ema_momentum=0.5", "inpaint.loss.adversarial=0.1"
+    )
     run_dir = training.make_run_dir(cfg)
     task, history, val_ds = training.fit_task(cfg, run_dir, verbose=0)
     averages = [v.numpy() for v in task.g_optimizer._model_variables_moving_average]

@@ -1,7 +1,7 @@
 """Hyperparameter search over any `hint` model with Keras Tuner (`python main.py tune`).
 
 A search space is declared in the config under `tune.space`, keyed by the config paths it
-varies (`model.dim`, `train.lr`, `data.mask.kind`, ...). Every trial is a normal training run:
+varies (`model.dim`, `train.lr`, `inpaint.mask.kind`, ...). Every trial is a normal training run:
 base config + the trial's values -> a validated `Config` -> `hint.training.fit_task`, in its
 own run directory inside the tuning directory.
 

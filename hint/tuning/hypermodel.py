@@ -5,7 +5,7 @@ A trial is exactly a normal training run. Its config is the base config (the YAM
 `tune.steps_per_epoch`), then the trial's hyperparameter values, validated as any config is;
 it is trained by `hint.training.fit_task` in its own run directory (`config.yaml`, the best
 model, `log.csv`, `backup/` ...) inside the tuning directory. Data-pipeline keys
-(`data.mask.kind`, `data.image_size`, ...) reach tf.data through that config, never through a
+(`inpaint.mask.kind`, `data.image_size`, ...) reach tf.data through that config, never through a
 global.
 """
 

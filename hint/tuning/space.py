@@ -258,6 +258,10 @@ def _leaf_paths(model_classes) -> dict[str, Any]:
                 paths[prefix + f.name] = hint
 
     walk(config_lib.Config, "")
+    paths.pop("sections", None)
+    for name, section in config_lib.task_sections().items():
+        paths[name] = "section"
+        walk(section, name + ".")
     for cls in model_classes or ():
         for p in inspect.signature(cls.__init__).parameters.values():
             if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):

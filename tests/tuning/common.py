@@ -10,10 +10,13 @@ TINY = {
         "num_blocks": [1, 1, 1, 1],
         "num_heads": [1, 1, 1, 1],
     },
-    "discriminator": {"filters": 4},
-    "loss": {"perceptual": 0.0, "style": 0.0, "adversarial": 0.0},
+    "inpaint": {
+        "discriminator": {"filters": 4},
+        "loss": {"perceptual": 0.0, "style": 0.0, "adversarial": 0.0},
+        "per_bucket": 2,
+    },
     "train": {"epochs": 1, "steps_per_epoch": 1, "lr": 1.0e-3},
-    "eval": {"per_bucket": 2, "samples": 2},
+    "eval": {"samples": 2},
 }
 
 # The thesis' tunable CNN, tiny: the quickest model to trace, for the slower tests.

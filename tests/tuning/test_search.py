@@ -30,8 +30,8 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
         "train.lr": {"log_uniform": [1.0e-4, 1.0e-2]},
         "model.kernel_size": {"choice": [3, 5]},
         "model.activation": {"choice": ["relu", "elu"]},
-        "data.mask.kind": {"choice": ["freeform", "rect"]},
-        "data.mask.weights": {"choice": [{"freeform": 1.0, "rect": 1.0}, {"wide": 1.0}]},
+        "inpaint.mask.kind": {"choice": ["freeform", "rect"]},
+        "inpaint.mask.weights": {"choice": [{"freeform": 1.0, "rect": 1.0}, {"wide": 1.0}]},
     }
     path = write_config(tmp_path, space, model=CNN, trials=3)
     result = search.run_search(path, ["train.epochs=2"], verbose=1)
@@ -45,12 +45,12 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
     assert all(r["status"] == "COMPLETED" for r in rows)
     scores = [r["val_psnr"] for r in rows]
     assert scores == sorted(scores, reverse=True)
-    assert "rank" in out and "val_psnr" in out and "data.mask.weights" in out
+    assert "rank" in out and "val_psnr" in out and "inpaint.mask.weights" in out
     with open(os.path.join(project, "trials.csv")) as f:
         table = list(csv.DictReader(f))
     assert [r["trial"] for r in table] == [r["trial"] for r in rows]
     assert [float(r["val_psnr"]) for r in table] == pytest.approx(scores)
-    assert json.loads(table[0]["data.mask.weights"]) == rows[0]["data.mask.weights"]
+    assert json.loads(table[0]["inpaint.mask.weights"]) == rows[0]["inpaint.mask.weights"]
     assert os.path.getsize(os.path.join(project, "trials.txt")) > 0
     with open(os.path.join(project, "plots", "trials.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -60,8 +60,8 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
         cfg = load_config(os.path.join(row["run_dir"], "config.yaml"))
         assert cfg.train.lr == pytest.approx(row["train.lr"])
         assert cfg.model.args["kernel_size"] == row["model.kernel_size"]
-        assert cfg.data.mask.weights == row["data.mask.weights"]
-        assert cfg.data.mask.kind == row["data.mask.kind"]
+        assert cfg.inpaint.mask.weights == row["inpaint.mask.weights"]
+        assert cfg.inpaint.mask.kind == row["inpaint.mask.kind"]
         assert cfg.train.epochs == 1 and len(_log_rows(row["run_dir"])) == 1
         # The saved network is the trial's: a TunableCNN with exactly the trial's arguments.
         network = inference.load_model(row["run_dir"])
@@ -78,7 +78,7 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
     assert result.best_trial == rows[0]["trial"]
     assert best.train.lr == pytest.approx(rows[0]["train.lr"])
     assert best.model.args["activation"] == rows[0]["model.activation"]
-    assert best.data.mask.weights == rows[0]["data.mask.weights"]
+    assert best.inpaint.mask.weights == rows[0]["inpaint.mask.weights"]
     assert best.train.epochs == 2 and best.model.args["bottleneck"] == 8
 
     # The same command again (here through the CLI) finds the search complete; --retrain-best

@@ -41,35 +41,38 @@ def test_repo_default_space_parses_and_round_trips_through_keras_tuner():
 def test_every_distribution_and_the_nested_form(tmp_path):
     space = {
         "model.dim": {"choice": [4, 8]},
-        "loss.l1": {"uniform": [0.5, 2.0], "step": 0.5},
+        "inpaint.loss.l1": {"uniform": [0.5, 2.0], "step": 0.5},
         "train.lr": {"log_uniform": ["1e-5", "1e-3"]},  # PyYAML reads 1e-5 as a string
         "train.steps_per_epoch": {"int": [1, 3]},
         "data.flips": {"fixed": "none"},
-        "loss.style": {"choice": [0, 0.5]},  # ints with floats -> floats
-        "data": {"mask": {"kind": {"choice": ["freeform", "rect"]}}},
+        "inpaint.loss.style": {"choice": [0, 0.5]},  # ints with floats -> floats
+        "inpaint": {"mask": {"kind": {"choice": ["freeform", "rect"]}}},
     }
     path = write_config(tmp_path, space)
     cfg, raw, parsed = _load(path, "tune.space.model.num_heads={choice: [[1,1,1,1]]}")
     by_key = {p.key: p for p in parsed}
     assert set(by_key) == {
         "model.dim",
-        "loss.l1",
+        "inpaint.loss.l1",
         "train.lr",
         "train.steps_per_epoch",
         "data.flips",
-        "loss.style",
-        "data.mask.kind",
+        "inpaint.loss.style",
+        "inpaint.mask.kind",
         "model.num_heads",
     }
     assert by_key["train.lr"].low == 1e-5 and by_key["train.lr"].log_scale
-    assert by_key["loss.style"].options == (0.0, 0.5) and not by_key["loss.style"].encoded
+    assert (
+        by_key["inpaint.loss.style"].options == (0.0, 0.5)
+        and not by_key["inpaint.loss.style"].encoded
+    )
     hp = keras_tuner.HyperParameters()
     parsed.declare(hp)
     assert isinstance(hp.get("train.steps_per_epoch"), int)
     # The trial config carries every value, data-pipeline keys included.
-    values = {**hp.values, "data.mask.kind": "rect", "model.dim": 8}
+    values = {**hp.values, "inpaint.mask.kind": "rect", "model.dim": 8}
     trial = HintHyperModel(raw, parsed).trial_config(values, str(tmp_path / "t" / "trial_3"))
-    assert trial.data.mask.kind == "rect" and trial.model.args["dim"] == 8
+    assert trial.inpaint.mask.kind == "rect" and trial.model.args["dim"] == 8
     assert trial.data.flips == "none"
     assert (trial.run.dir, trial.run.name) == (str(tmp_path / "t"), "trial_3")
 
@@ -97,20 +100,20 @@ def test_best_config_keeps_the_base_schedule_and_loads(tmp_path):
         ({"model.dimm": {"choice": [4]}}, r"'tune\.space\.model\.dimm'.*line \d+.*'model\.dim'"),
         ({"train.lrr": {"uniform": [0.1, 0.2]}}, r"Did you mean 'train\.lr'"),
         ({"modle": {"dim": {"choice": [4]}}}, r"Did you mean 'model\.dim'"),
-        ({"data.mask": {"choice": [{}]}}, r"is a section"),
+        ({"inpaint.mask": {"choice": [{}]}}, r"is a section"),
         ({"run.name": {"choice": ["a"]}}, r"cannot be tuned"),
         ({"tune.trials": {"choice": [2]}}, r"cannot be tuned"),
         ({"model.dim": {"choise": [4, 8]}}, r"Did you mean 'choice'"),
         ({"model.dim": 8}, r"must be a distribution"),
         ({"model.dim": {"choice": []}}, r"non-empty list"),
         ({"model.dim": {"choice": [4, 4]}}, r"repeated"),
-        ({"loss.l1": {"uniform": [2.0, 1.0]}}, r"low < high"),
-        ({"loss.l1": {"uniform": [1.0]}}, r"\[low, high\]"),
+        ({"inpaint.loss.l1": {"uniform": [2.0, 1.0]}}, r"low < high"),
+        ({"inpaint.loss.l1": {"uniform": [1.0]}}, r"\[low, high\]"),
         ({"train.lr": {"log_uniform": [0.0, 1.0]}}, r"0 < low"),
         ({"model.dim": {"int": [4, 8.5]}}, r"integer"),
         ({"model.dim": {"int": [4, 8], "step": 8}}, r"larger than"),
-        ({"loss.l1": {"uniform": [0, 1], "log": True}}, r"unknown option log"),
-        ({"data.mask.kind": {"choice": ["freeform", "mixx"]}}, r"'mixx' is not valid.*mix"),
+        ({"inpaint.loss.l1": {"uniform": [0, 1], "log": True}}, r"unknown option log"),
+        ({"inpaint.mask.kind": {"choice": ["freeform", "mixx"]}}, r"'mixx' is not valid.*mix"),
         ({"train.lr": {"uniform": [-1.0, 1.0]}}, r"-1\.0 is not valid.*train\.lr"),
         ({"model.dim": {"choice": ["eight"]}}, r"'eight' is not valid.*Wrong type"),
     ],

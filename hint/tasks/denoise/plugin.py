@@ -15,15 +15,16 @@ from hint import evaluation, inference, training
 from hint.datasets import degradations, image_io, pipelines
 from hint.precision import precision_policy
 from hint.task_plugin import TaskPlugin, register_task
+from hint.tasks.denoise import denoise_config
 from hint.tasks.denoise.shipped_denoisers import COLOR, GRAY, ShippedDenoisers
 
 
 class DenoisePlugin(TaskPlugin):
     """Denoising: remove noise from an image, blind or given its level (sigma, 0-255).
 
-    Training pairs come from clean crops and a noise model applied on the fly (`data.noise`);
+    Training pairs come from clean crops and a noise model applied on the fly (`denoise.noise`);
     the training model is `Denoiser` (a pixel loss); the evaluation adds Gaussian noise of each
-    `eval.sigmas` level with fixed seeds to whole images or validation crops; `python main.py
+    `denoise.sigmas` level with fixed seeds to whole images or validation crops; `python main.py
     denoise` cleans a user's images (`hint.inference.denoise_paths`); export serves
     `hint.export.DenoisingServing`.
     """
@@ -32,12 +33,17 @@ class DenoisePlugin(TaskPlugin):
     summary = "denoise an image (or a folder): shipped models or a run"
     eval_label = "noise"
     sample_titles = ("noisy", "denoised", "clean")
+    config_section = denoise_config.DenoiseConfig
+    moved_keys = denoise_config.MOVED_KEYS
+
+    def validate_config(self, cfg) -> None:
+        denoise_config.validate(cfg.denoise)
 
     # ------------------------------------------------------------------ training
 
     def degradation(self, cfg) -> degradations.Degradation:
-        """The configured noise model (`data.noise`)."""
-        n = cfg.data.noise
+        """The configured noise model (`denoise.noise`)."""
+        n = cfg.denoise.noise
         params = {
             "gaussian": {"sigma": n.sigma, "sigma_range": n.sigma_range, "clip": n.clip},
             "poisson": {"peak": n.peak},
@@ -45,6 +51,7 @@ class DenoisePlugin(TaskPlugin):
             "speckle": {"sigma": n.sigma},
             "quantization": {"bits": n.bits},
             "dither": {"bits": n.bits},
+            "dropout": {"rate": n.rate},
         }[n.kind]
         return degradations.make_degradation(n.kind, **params)
 
@@ -74,7 +81,7 @@ class DenoisePlugin(TaskPlugin):
                 learning_rate=training.learning_rate(cfg),
                 beta_1=t.beta_1,
                 beta_2=t.beta_2,
-                loss=cfg.loss.pixel,
+                loss=cfg.denoise.pixel_loss,
                 ema_momentum=t.ema_momentum,
                 jit_compile=t.jit_compile,
             )
@@ -105,7 +112,7 @@ class DenoisePlugin(TaskPlugin):
             images = [image_io.read_image(f, channels=cfg.data.channels) for f in files]
         else:
             images = evaluation.evaluation_images(cfg, None)
-        sigmas, seed, clip = cfg.eval.sigmas, cfg.eval.seed, cfg.data.noise.clip
+        sigmas, seed, clip = cfg.denoise.sigmas, cfg.eval.seed, cfg.denoise.noise.clip
         per_image = evaluation.evaluate_denoising(
             network, images, sigmas, seed=seed, clip=clip, progress=verbose
         )
@@ -128,6 +135,15 @@ class DenoisePlugin(TaskPlugin):
         plots.sample_grid(grid, path, titles=(f"noisy (sigma {sigma:g})", "denoised", "clean"))
 
     # ------------------------------------------------------------------ inference
+
+    def restore(self, network, image, sigma=None, blind=False, ensemble="none", **options):
+        """Denoises `image` [H, W, C] (`denoise_array`); `sigma` in 0-255, or `blind=True`."""
+        if image.ndim == 2:
+            image = image[..., None]
+        conditioned = "noise_level" in {t.name for t in network.inputs}
+        if sigma is None and blind and conditioned:
+            sigma = inference.estimate_sigma(image)
+        return inference.denoise_array(network, image, sigma=sigma, ensemble=ensemble, **options)
 
     def accepts(self, network) -> bool:
         names = {t.name for t in getattr(network, "inputs", None) or []}
@@ -176,7 +192,14 @@ class DenoisePlugin(TaskPlugin):
         inference.check_denoise_request(image, sigma, ensemble)  # before the slower model load
         precision = inference.announce_precision(precision)
         if run_dir is not None:
-            network = inference.load_model(run_dir, precision=precision, fold_batch_norm=True)
+            from hint import restorer
+
+            model = restorer.load(run_dir, precision=precision)
+            if model.task is not self:
+                raise inference.InferenceError(
+                    f"{run_dir} is a {model.task.name} model, not a denoising one."
+                )
+            network = model.network
         else:
             print("Using the shipped denoisers (hint/weights/, see their model cards)")
             network = ShippedDenoisers(precision=precision)
@@ -201,10 +224,7 @@ class DenoisePlugin(TaskPlugin):
 
     def card_settings(self, cfg) -> dict[str, dict]:
         data = cfg.to_dict()
-        return {
-            "data": {k: v for k, v in data["data"].items() if k != "mask"},
-            "loss": {"pixel": data["loss"]["pixel"]},
-        }
+        return {"data": data["data"], "denoise": data["denoise"]}
 
     def card_evaluation(self) -> str:
         return "whole validation images, Gaussian noise added without clipping, fixed seeds"
