@@ -116,7 +116,9 @@ def train(strategy, worker, out_dir, run_root, task, epochs, tag, build_datasets
     run_dir = training.make_run_dir(cfg)
     datasets = build_datasets(cfg)
     # fit_task builds the same deterministic pipelines: hand it these (saves the image scan).
-    training.build_datasets = lambda cfg: datasets
+    from hint.training import fit
+
+    fit.build_datasets = lambda cfg: datasets
     arrays = local_batches(strategy, datasets[0])
     model, history, _ = training.fit_task(cfg, run_dir, strategy=strategy, verbose=0)
     arrays.update({f"w{i}": w for i, w in enumerate(model.backbone.get_weights())})

@@ -126,17 +126,19 @@ def test_resume_after_interruption(tmp_path):
     # this test's cost is two trainings.
     cfg = tiny_config(tmp_path, "train.epochs=2", "inpaint.loss.adversarial=0", "eval.samples=0")
     run_dir = training.make_run_dir(cfg)
-    original = training.make_callbacks
+    from hint.training import fit
+
+    original = fit.make_callbacks
 
     def with_crash(*args, **kwargs):
         return [*original(*args, **kwargs), _Crash(epoch=1)]
 
-    training.make_callbacks = with_crash
+    fit.make_callbacks = with_crash  # what fit_task calls
     try:
         with pytest.raises(KeyboardInterrupt):
             training.train(cfg, run_dir, verbose=0)
     finally:
-        training.make_callbacks = original
+        fit.make_callbacks = original
     assert epochs_logged(run_dir) == [0]
     assert os.path.isfile(os.path.join(run_dir, "backup", "latest.weights.h5"))
     training.train(cfg, run_dir, verbose=0)  # the same command again resumes
