@@ -37,6 +37,7 @@ def _tiny_model(path, channels):
     return str(path)
 
 
+@pytest.mark.slow
 def test_main_measures_every_method_and_writes_json_and_png(tmp_path, capsys):
     pytest.importorskip("bm3d")
     for name, channels in (("gray", 1), ("color", 3)):

@@ -31,6 +31,7 @@ def setup(tmp_path_factory):
     return root, str(folder), model_path
 
 
+@pytest.mark.slow
 def test_main_measures_every_method_and_bucket(setup, capsys):
     root, folder, model_path = setup
     out = root / "out"
@@ -95,6 +96,7 @@ def test_bad_inputs_are_clear_errors(setup, tmp_path, capsys):
     assert not (tmp_path / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_blend_none_is_the_raw_fill_row(setup, tmp_path):
     _, folder, model_path = setup
     argv = ["--data", folder, "--model", model_path, "--size", "32", "--masks-per-bucket", "1"]

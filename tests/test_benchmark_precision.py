@@ -14,13 +14,15 @@ CONFIGS = {
     "inpaint": {
         "task": "inpaint",
         "data": {"image_size": 32, "batch_size": 2},
-        "model": {"dim": 4, "num_blocks": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1]},
+        # The tunable CNN: the quickest inpainting generator to trace (the script times any).
+        "model": {"preset": "tunable_cnn", "filters": 4, "depth": 2, "bottleneck": 8},
         "inpaint": {"discriminator": {"filters": 4}, "loss": {"perceptual": 0, "style": 0}},
     },
 }
 
 
-@pytest.mark.parametrize("task", sorted(CONFIGS))
+# The inpainter's steps take about 12 s to trace in both precisions.
+@pytest.mark.parametrize("task", ["denoise", pytest.param("inpaint", marks=pytest.mark.slow)])
 def test_prints_both_precisions_and_the_ratio(task, tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(CONFIGS[task]))

@@ -19,7 +19,10 @@ SIZES = [(32, 32), (37, 50)]
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A fake run (tiny untrained generator), exported once: (generator, run_dir, version)."""
+    """A fake run (tiny untrained generator), exported once: (generator, run_dir, version).
+
+    Exporting traces HINT's serving functions (about 12 s): the tests using it are marked slow.
+    """
     root = tmp_path_factory.mktemp("export")
     run_dir = str(root / "run")
     os.makedirs(run_dir)
@@ -49,6 +52,7 @@ def _png(array):
     return tf.io.encode_png(np.asarray(array, np.uint8)).numpy()
 
 
+@pytest.mark.slow
 def test_layout(exported):
     _, _, version_dir = exported
     model_dir = os.path.dirname(version_dir)
@@ -69,6 +73,7 @@ def test_layout(exported):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_serving_default_matches_keras(exported, loaded, size):
     generator = exported[0]
@@ -91,6 +96,7 @@ def test_serving_default_matches_keras(exported, loaded, size):
     np.testing.assert_array_equal(out["inpainted"].numpy()[keep], image[keep])
 
 
+@pytest.mark.slow
 def test_tiny_image_falls_back_to_edge_padding(exported, loaded):
     # 5x7 needs pads of 11 and 9: larger than the sides, so reflect padding is impossible.
     image, mask = _inputs(2, 5, 7, seed=3)
@@ -101,6 +107,7 @@ def test_tiny_image_falls_back_to_edge_padding(exported, loaded):
     np.testing.assert_allclose(out["inpainted"][0].numpy(), want, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_bytes_round_trip(exported, loaded, size):
     h, w = size
@@ -123,6 +130,7 @@ def test_bytes_round_trip(exported, loaded, size):
     np.testing.assert_array_equal(result[keep], pixels[keep])
 
 
+@pytest.mark.slow
 def test_bytes_batch_gray_rgba_jpeg_and_resized_mask(exported, loaded):
     rng = np.random.default_rng(2)
     gray = rng.integers(0, 256, (24, 40, 1), dtype=np.uint8)
@@ -143,6 +151,7 @@ def test_bytes_batch_gray_rgba_jpeg_and_resized_mask(exported, loaded):
     np.testing.assert_array_equal(results[1][hole == 0], rgba[..., :3][hole == 0])
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     cmd = [cli] if os.path.exists(cli) else ["saved_model_cli"]
@@ -177,6 +186,7 @@ def _serve(loaded, request):
     return response
 
 
+@pytest.mark.slow
 def test_predict_request_wire_format(loaded):
     from tensorflow.core.framework import types_pb2
     from tensorflow_serving.apis import predict_pb2
@@ -215,6 +225,7 @@ def test_predict_request_wire_format(loaded):
     assert tf.io.decode_png(png.item() if png.ndim == 0 else png).shape == (20, 30, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, message",
     [
@@ -245,6 +256,7 @@ def test_bad_float_inputs_are_readable(loaded, case, message):
     assert message in str(info.value)
 
 
+@pytest.mark.slow
 def test_bad_bytes_inputs_are_readable(loaded):
     png = _png(np.zeros((16, 16, 3), np.uint8))
     sig = loaded.signatures["inpaint_bytes"]
@@ -256,6 +268,7 @@ def test_bad_bytes_inputs_are_readable(loaded):
     assert "mask_bytes must have the same shape as image_bytes" in str(info.value)
 
 
+@pytest.mark.slow
 def test_versions(exported, tmp_path):
     _, run_dir, version_dir = exported
     model_dir = os.path.dirname(version_dir)
@@ -284,6 +297,7 @@ def test_versions(exported, tmp_path):
     assert export.next_version(str(tmp_path / "missing")) == 1
 
 
+@pytest.mark.slow
 def test_cli_export_next_version_and_instructions(exported, capsys):
     from hint import cli
 
@@ -300,6 +314,7 @@ def test_cli_export_next_version_and_instructions(exported, capsys):
     assert sorted(os.listdir(model_dir)) == ["1", "2", "hint-v1.keras", "hint-v2.keras"]
 
 
+@pytest.mark.slow
 def test_printed_rest_examples(exported, loaded, tmp_path):
     """The printed REST commands make valid requests, and the reply decoding works.
 

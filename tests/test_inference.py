@@ -1,6 +1,4 @@
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -196,31 +194,32 @@ def test_missing_and_unreadable_files(tmp_path, generator):
     assert sorted(os.listdir(tmp_path)) == ["bad.png", "img", "msk"]  # nothing written
 
 
-def test_cli_errors_exit_nonzero_and_write_nothing(tmp_path):
-    """One subprocess run of main.py: a bad config key, a missing run, a missing image, a
-    negative sigma and an unreadable image all exit 2 with a message and write nothing."""
+def test_cli_errors_exit_nonzero_and_write_nothing(tmp_path, monkeypatch, capfd):
+    """The command line of main.py, in-process: a bad config key, a missing run, a missing
+    image, a negative sigma and an unreadable image all exit 2 with a message and write
+    nothing."""
+    import runpy
+
+    from hint import cli
+
+    # main.py runs `hint.cli.main`, which these calls run directly.
+    assert runpy.run_path(os.path.join(ROOT, "main.py"), run_name="checkout")["main"] is cli.main
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("train:\n  epoch: 3\nrun:\n  dir: " + str(tmp_path / "runs") + "\n")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    code = (
-        "import sys, main\n"
-        f"a = main.main(['--config', {str(cfg)!r}])\n"
-        f"b = main.main(['inpaint', '--run', {str(tmp_path / 'none')!r}, '--image', 'x.png',"
-        " '--mask', 'm.png', '--out', 'o.png'])\n"
-        f"c = main.main(['denoise', '--image', {str(tmp_path / 'missing.png')!r},"
-        f" '--out', {str(tmp_path / 'o.png')!r}, '--sigma', '25'])\n"
-        f"d = main.main(['denoise', '--image', {str(cfg)!r}, '--out', {str(tmp_path / 'o.png')!r},"
-        " '--sigma', '-5'])\n"
-        f"e = main.main(['denoise', '--image', {str(cfg)!r}, '--out', {str(tmp_path / 'o.png')!r},"
-        " '--sigma', '25'])\n"
-        "print('codes', a, b, c, d, e)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.stdout.strip().splitlines()[-1] == "codes 2 2 2 2 2", proc.stderr
-    assert "train.epoch" in proc.stderr and "Did you mean 'epochs'" in proc.stderr
-    assert "No trained generator" in proc.stderr
-    assert "does not exist" in proc.stderr and "sigma must be >= 0" in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    out, missing = str(tmp_path / "o.png"), str(tmp_path / "missing.png")
+    inpaint = ["inpaint", "--run", str(tmp_path / "none"), "--image", "x.png", "--mask", "m.png"]
+    codes = [
+        cli.main(["--config", str(cfg)]),
+        cli.main([*inpaint, "--out", "o.png"]),
+        cli.main(["denoise", "--image", missing, "--out", out, "--sigma", "25"]),
+        cli.main(["denoise", "--image", str(cfg), "--out", out, "--sigma", "-5"]),
+        cli.main(["denoise", "--image", str(cfg), "--out", out, "--sigma", "25"]),
+    ]
+    stderr = capfd.readouterr().err
+    assert codes == [2, 2, 2, 2, 2], stderr
+    assert "train.epoch" in stderr and "Did you mean 'epochs'" in stderr
+    assert "No trained generator" in stderr
+    assert "does not exist" in stderr and "sigma must be >= 0" in stderr
     assert not (tmp_path / "o.png").exists()
     assert not (tmp_path / "runs").exists()

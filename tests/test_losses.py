@@ -162,6 +162,7 @@ def vgg():
     return VGGFeatures(weights=None)
 
 
+@pytest.mark.slow
 def test_vgg_features_shapes_frozen_and_differentiable(vgg):
     assert vgg.model.trainable_weights == []
     images = tf.constant(RNG.random((2, 32, 32, 3), dtype=np.float32))

@@ -25,6 +25,9 @@ TINY_DENOISER = [
     "eval.samples=0",
 ]
 
+# Every test uses the two-stage run: two trainings.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def two_stage_run(tmp_path_factory):

@@ -89,6 +89,7 @@ def run_workers(tmp, n=2, timeout=TIMEOUT):
     return out, reports, time.monotonic() - started
 
 
+# The tests that use it are marked slow: the two-worker run takes 1.5-2 minutes.
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("multi_worker")
@@ -113,6 +114,7 @@ def _files(folder):
 # --------------------------------------------------------------------------- two workers
 
 
+@pytest.mark.slow
 def test_keras_still_needs_the_patch(cluster):
     """Fails when upstream Keras no longer breaks the known way: then remove the patch."""
     _, _, reports = cluster
@@ -130,6 +132,7 @@ def test_keras_still_needs_the_patch(cluster):
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tag", TAGS)
 def test_workers_end_with_identical_weights(cluster, tag):
     _, out, reports = cluster
@@ -149,6 +152,7 @@ def test_workers_end_with_identical_weights(cluster, tag):
     assert np.isfinite(reports[0][tag]["loss"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tag", ("inpaint", "denoise"))
 def test_each_worker_gets_its_half_of_every_batch(cluster, tag):
     """DATA sharding: different examples (masks, noise) per worker; together one machine's."""
@@ -168,6 +172,7 @@ def test_each_worker_gets_its_half_of_every_batch(cluster, tag):
         )
 
 
+@pytest.mark.slow
 def test_only_the_chief_writes_the_run_directory(cluster):
     tmp, _, _ = cluster
     for task in ("inpaint", "denoise"):
@@ -182,6 +187,7 @@ def test_only_the_chief_writes_the_run_directory(cluster):
         ]
 
 
+@pytest.mark.slow
 def test_rerun_resumes_from_each_workers_backup(cluster):
     tmp, _, reports = cluster
     # train.epochs=2 on the finished 1-epoch run: only epoch 1 is trained, on both workers.

@@ -29,6 +29,7 @@ def inpainter():
     return pretrained.load("inpaint")  # safe_mode=True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_inpaint_without_run_keeps_known_pixels(inpainter, tmp_path, precision):
     rng = np.random.default_rng(0)
@@ -72,6 +73,7 @@ def test_colour_planes_and_blending_correct_the_shipped_fills_colour(inpainter):
     assert errors["rgb", "none"] < 0.5 * errors["joint", "poisson"], errors
 
 
+@pytest.mark.slow
 def test_large_image_path_with_the_shipped_model(inpainter):
     # 1200x900 is above the 512 px working size: filled window by window, in bounded memory.
     rng = np.random.default_rng(1)

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from hint import commands, summary
 from hint.config import load_config
 
@@ -19,6 +21,7 @@ def test_report_shape_and_consistency():
     assert "total" in summary.format_report(report)
 
 
+@pytest.mark.slow
 def test_macs_grow_linearly_with_pixels():
     """Channel attention: every component's cost scales with the pixel count, none faster."""
     small = summary.model_report(load_config(None, [*TINY, "data.image_size=32"]))

@@ -1,4 +1,7 @@
-"""End-to-end on a tiny config: train, resume, evaluate, inpaint (in-process)."""
+"""End-to-end on a tiny config: train, evaluate, inpaint (in-process).
+
+Resuming and checkpoints are in `tests/test_training_resume.py`.
+"""
 
 import csv
 import json
@@ -40,18 +43,6 @@ def epochs_logged(run_dir):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-class _Crash(keras.callbacks.Callback):
-    """Simulates a killed process at the start of a given epoch."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("simulated kill")
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """One tiny GAN run shared by the tests below (training dominates their time).
@@ -71,6 +62,7 @@ def trained_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_train_evaluate_inpaint_end_to_end(trained_run, tmp_path):
     run_dir = trained_run
     for rel in (
@@ -121,33 +113,7 @@ def test_train_evaluate_inpaint_end_to_end(trained_run, tmp_path):
     np.testing.assert_array_equal(out[~hole], src[~hole])  # outside the hole: unchanged
 
 
-def test_resume_after_interruption(tmp_path):
-    # Without the discriminator: resuming restores the task's whole state either way, and
-    # this test's cost is two trainings.
-    cfg = tiny_config(tmp_path, "train.epochs=2", "inpaint.loss.adversarial=0", "eval.samples=0")
-    run_dir = training.make_run_dir(cfg)
-    from hint.training import fit
-
-    original = fit.make_callbacks
-
-    def with_crash(*args, **kwargs):
-        return [*original(*args, **kwargs), _Crash(epoch=1)]
-
-    fit.make_callbacks = with_crash  # what fit_task calls
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            training.train(cfg, run_dir, verbose=0)
-    finally:
-        fit.make_callbacks = original
-    assert epochs_logged(run_dir) == [0]
-    assert os.path.isfile(os.path.join(run_dir, "backup", "latest.weights.h5"))
-    training.train(cfg, run_dir, verbose=0)  # the same command again resumes
-    assert epochs_logged(run_dir) == [0, 1]
-    with open(os.path.join(run_dir, "log.csv")) as f:
-        cpu = [float(r["cpu_seconds"]) for r in csv.DictReader(f)]
-    assert 0 < cpu[0] < cpu[1]  # the CPU time of the resumed run adds to the first's
-
-
+@pytest.mark.slow
 def test_init_from_and_freeze(trained_run, tmp_path):
     run_dir = trained_run
     source = inference.load_model(run_dir)
@@ -216,6 +182,7 @@ def test_denoiser_trains_in_mixed_bfloat16_and_saves_a_float32_network(tmp_path)
     np.testing.assert_allclose(loaded(x, training=False), expected, atol=0.02)
 
 
+@pytest.mark.slow
 def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_path):
     cfg = tiny_config(tmp_path, "train.precision=mixed_bfloat16", "inpaint.loss.adversarial=0.1")
     task = training.build_task(cfg)
@@ -240,37 +207,6 @@ def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_pat
     loaded = inference.load_model(path)
     assert loaded.get_layer("embedding").dtype_policy.name == "float32"
     np.testing.assert_allclose(loaded(x, training=False), task(x), atol=0.03)
-
-
-def test_weight_average_is_validated_and_saved_while_checkpoints_keep_the_raw_weights(tmp_path):
-    cfg = tiny_config(
-        tmp_path, "train.epochs=2", "train.ema_momentum=0.5", "inpaint.loss.adversarial=0.1"
-    )
-    run_dir = training.make_run_dir(cfg)
-    task, history, val_ds = training.fit_task(cfg, run_dir, verbose=0)
-    averages = [v.numpy() for v in task.g_optimizer._model_variables_moving_average]
-    # After `fit` the generator holds the average (Keras' finalisation) ...
-    for weight, average in zip(task.generator.trainable_weights, averages, strict=True):
-        np.testing.assert_array_equal(weight.numpy(), average)
-    # ... which is what the last validation measured; the best checkpoint is written after the
-    # swap, the backup and the last checkpoint before it.
-    assert task.evaluate(val_ds, return_dict=True, verbose=0)["psnr"] == pytest.approx(
-        history.history["val_psnr"][-1], abs=1e-4
-    )
-    kinds = [type(c).__name__ for c in training.make_callbacks(cfg, run_dir)]
-    assert (
-        kinds.index("BackupAndRestore")
-        < kinds.index("LastCheckpoint")
-        < kinds.index("SwapEMAWeights")
-        < kinds.index("BestModelCheckpoint")
-    )
-    # The last checkpoint keeps the training state: weights that differ from their average.
-    raw = training.build_task(cfg)
-    raw.load_weights(os.path.join(run_dir, "checkpoints", "last.weights.h5"))
-    assert any(
-        not np.allclose(a.numpy(), b, atol=1e-6)
-        for a, b in zip(raw.generator.trainable_weights, averages, strict=True)
-    )
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])

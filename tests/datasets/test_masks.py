@@ -33,7 +33,11 @@ RATIOS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(RATIOS))
+# "mix" traces every kind of hole (about 3 s).
+KINDS = [pytest.param(k, marks=pytest.mark.slow) if k == "mix" else k for k in sorted(RATIOS)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_binary_shape_ratio_and_determinism(kind):
     generator = MaskGenerator(kind, SIZE)
     # Seeds 0 and 1 in one dataset (tracing a generator costs more than running it).
@@ -137,6 +141,7 @@ def test_argument_validation(kwargs, message):
     assert str(info.value).endswith(message)
 
 
+@pytest.mark.slow
 def test_evaluation_masks_buckets_fixed_and_in_bounds():
     masks = evaluation_masks(SIZE, per_bucket=3, seed=0)
     assert list(masks) == ["0-20%", "20-40%", "40-60%"]

@@ -72,6 +72,7 @@ def test_every_trainable_layer_belongs_to_a_component():
     assert all(any(n == p or n.startswith(p + "_") for p in HINTBackbone.COMPONENTS) for n in names)
 
 
+@pytest.mark.slow
 def test_layer_checks_tiny_round_trip():
     inputs = _inputs()
     check_layer(_tiny(), inputs, (2, 32, 32, 3), atol=1e-5)
@@ -130,6 +131,7 @@ def test_size_not_multiple_of_16_raises(size):
         model(inputs)
 
 
+@pytest.mark.slow
 def test_size_not_multiple_of_16_raises_in_graph_with_dynamic_shapes():
     model = _tiny()
     spec = {
@@ -142,6 +144,7 @@ def test_size_not_multiple_of_16_raises_in_graph_with_dynamic_shapes():
         run({k: v[:, :8, :16] for k, v in _inputs(size=16).items()})
 
 
+@pytest.mark.slow
 def test_remat_gives_same_outputs_and_gradients():
     inputs = _inputs(size=16, batch=1)
     plain, remat = _tiny(), _tiny(remat=True)

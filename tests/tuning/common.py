@@ -22,12 +22,21 @@ TINY = {
 # The thesis' tunable CNN, tiny: the quickest model to trace, for the slower tests.
 CNN = {"preset": "tunable_cnn", "filters": 4, "depth": 2, "bottleneck": 8}
 
+# Rectangular holes only, for the tests that are not about the holes: the default mix of hole
+# kinds takes a few seconds to trace in every trial's data pipeline.
+RECT = {"inpaint": {"mask": {"kind": "rect"}}}
 
-def write_config(tmp_path, space, model=None, **tune):
-    """Writes a tiny config with `tune.space = space` under tmp_path; returns its path."""
+
+def write_config(tmp_path, space, model=None, base=None, **tune):
+    """Writes a tiny config with `tune.space = space` under tmp_path; returns its path.
+
+    `model` replaces the `model` section; `base` updates sections (e.g. `RECT`).
+    """
     cfg = {key: dict(value) for key, value in TINY.items()}
     if model is not None:
         cfg["model"] = dict(model)
+    for section, values in (base or {}).items():
+        cfg[section] = {**cfg.get(section, {}), **values}
     cfg["run"] = {"dir": str(tmp_path / "runs")}
     cfg["tune"] = {
         "dir": str(tmp_path / "tuning"),

@@ -16,7 +16,7 @@ import pytest
 
 from hint.config import ConfigError
 from hint.tuning import distributed
-from tests.tuning.common import CNN, write_config
+from tests.tuning.common import CNN, RECT, write_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEADLINE_SECONDS = 240  # a bound for a loaded machine; it takes ~1 minute
@@ -66,9 +66,10 @@ def test_bad_roles(clean_env, kwargs, pattern):
     assert "KERASTUNER_TUNER_ID" not in clean_env
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     space = {"model.bottleneck": {"choice": [4, 8, 12, 16]}}
-    path = write_config(tmp_path, space, model=CNN, trials=4)
+    path = write_config(tmp_path, space, model=CNN, base=RECT, trials=4)
     address = f"127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
     env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1", PYTHONUNBUFFERED="1")

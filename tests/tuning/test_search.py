@@ -1,4 +1,7 @@
-"""Searches on tiny configs, in-process: reports, resume, failures, devices, Hyperband, budget."""
+"""Searches on tiny configs, in-process: reports, failures, devices.
+
+Resuming, Hyperband's continued trials and the time budget are in `test_search_resume.py`.
+"""
 
 import csv
 import json
@@ -7,12 +10,11 @@ import os
 import keras
 import pytest
 import tensorflow as tf
-import yaml
 
 from hint import cli, inference
 from hint.config import ConfigError, load_config
 from hint.tuning import TuningError, search
-from tests.tuning.common import CNN, write_config
+from tests.tuning.common import CNN, RECT, write_config
 
 
 def _log_rows(run_dir):
@@ -20,11 +22,7 @@ def _log_rows(run_dir):
         return list(csv.DictReader(f))
 
 
-def _trial_json(project, trial_id):
-    with open(os.path.join(project, f"trial_{trial_id}", "trial.json")) as f:
-        return json.load(f)
-
-
+@pytest.mark.slow
 def test_three_trial_search_end_to_end(tmp_path, capsys):
     space = {
         "train.lr": {"log_uniform": [1.0e-4, 1.0e-2]},
@@ -91,46 +89,11 @@ def test_three_trial_search_end_to_end(tmp_path, capsys):
     assert (retrained / "eval" / "metrics.json").is_file()
 
 
-class _KillInTrial(keras.callbacks.Callback):
-    """Simulates a killed process at the start of the n-th trial trained."""
-
-    started = 0
-
-    def __init__(self, n):
-        super().__init__()
-        self.n = n
-
-    def on_train_begin(self, logs=None):
-        type(self).started += 1
-        if type(self).started == self.n:
-            raise KeyboardInterrupt("simulated kill")
-
-
-def test_resume_after_interruption(tmp_path):
-    space = {"model.bottleneck": {"choice": [4, 8, 12]}, "train.lr": {"uniform": [1e-3, 1e-2]}}
-    path = write_config(tmp_path, space, model=CNN, trials=3)
-    project = str(tmp_path / "tuning" / "test")
-    _KillInTrial.started = 0
-    with pytest.raises(KeyboardInterrupt):
-        search.run_search(path, callbacks=[_KillInTrial(2)], verbose=0)
-    assert _trial_json(project, "0")["status"] == "COMPLETED"
-    interrupted = _trial_json(project, "1")
-    assert interrupted["status"] == "RUNNING"
-    first_log = os.path.join(project, "trial_0", "log.csv")
-    mtime = os.path.getmtime(first_log)
-
-    result = search.run_search(path, verbose=0)  # the same command again
-    assert result.ran == ["1", "2"]  # the finished trial is kept, the interrupted one rerun
-    assert sorted(r["trial"] for r in result.rows) == ["0", "1", "2"]  # total stays 3
-    assert all(r["status"] == "COMPLETED" for r in result.rows)
-    rerun = _trial_json(project, "1")
-    assert rerun["hyperparameters"]["values"] == interrupted["hyperparameters"]["values"]
-    assert os.path.getmtime(first_log) == mtime and len(_log_rows(os.path.dirname(first_log))) == 1
-
-
 def test_failed_trial_fails_loudly_with_its_error(tmp_path, capsys):
     # 32 channels at level 4 cannot be split into 3 heads: HINTBackbone raises in the trial.
-    path = write_config(tmp_path, {"model.num_heads": {"choice": [[1, 1, 1, 3]]}}, trials=3)
+    path = write_config(
+        tmp_path, {"model.num_heads": {"choice": [[1, 1, 1, 3]]}}, base=RECT, trials=3
+    )
     assert cli.main(["tune", "--config", path]) == 2
     err = capsys.readouterr().err
     assert "1 of 1 trials failed" in err and "trial 0" in err and "num_heads" in err
@@ -144,10 +107,10 @@ def test_failed_trial_fails_loudly_with_its_error(tmp_path, capsys):
         search.run_search(path, verbose=0)
 
 
+@pytest.mark.slow
 def test_objective_that_is_not_logged_fails_with_the_logged_names(tmp_path):
-    path = write_config(
-        tmp_path, {"model.bottleneck": {"choice": [4]}}, model=CNN, trials=1, objective="val_x"
-    )
+    space = {"model.bottleneck": {"choice": [4]}}
+    path = write_config(tmp_path, space, model=CNN, base=RECT, trials=1, objective="val_x")
     with pytest.raises(TuningError, match=r"val_x.*Logged metrics:.*val_psnr"):
         search.run_search(path, verbose=0)
 
@@ -159,12 +122,13 @@ class _Replicas(keras.callbacks.Callback):
         type(self).seen.append(self.model.distribute_strategy.num_replicas_in_sync)
 
 
+@pytest.mark.slow
 def test_trial_runs_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2  # tests/conftest.py makes two
     names = [d.name for d in devices[:2]]
     space = {"model.bottleneck": {"choice": [4, 8]}}
-    path = write_config(tmp_path, space, model=CNN, trials=2, devices=names)
+    path = write_config(tmp_path, space, model=CNN, base=RECT, trials=2, devices=names)
     cfg, _, _ = search.load_tune_config(path)
     strategy = search.make_strategy(cfg)
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
@@ -175,34 +139,3 @@ def test_trial_runs_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert all(r["status"] == "COMPLETED" for r in result.rows)
     with pytest.raises(ConfigError, match="not visible"):
         search.make_strategy(load_config(path, ["tune.devices=[/gpu:7]"]))
-
-
-def test_hyperband_continues_its_best_trial(tmp_path):
-    # max 3 epochs, factor 3: three 1-epoch trials, then the best one continued to 3 epochs.
-    space = {"model.bottleneck": {"choice": [4, 8, 12]}}
-    path = write_config(tmp_path, space, model=CNN, trials=4, epochs=3, algorithm="hyperband")
-    result = search.run_search(path, verbose=0)
-    assert len(result.rows) == 4 and all(r["status"] == "COMPLETED" for r in result.rows)
-    continued = [r for r in result.rows if r["epochs"] == 3]
-    assert len(continued) == 1
-    cfg = load_config(os.path.join(continued[0]["run_dir"], "config.yaml"))
-    assert cfg.model.init_from is not None and os.path.isdir(cfg.model.init_from)
-    assert cfg.train.epochs == 2 and len(_log_rows(continued[0]["run_dir"])) == 2
-
-
-def test_time_budget_then_another_config_needs_overwrite(tmp_path, capsys):
-    space = {"model.bottleneck": {"choice": [4, 8, 12]}}
-    path = write_config(tmp_path, space, model=CNN, trials=3, time_budget=0.5, algorithm="bayesian")
-    result = search.run_search(path, verbose=0)
-    assert len(result.rows) == 1  # the first trial outlasts the budget; no new trial starts
-    assert "time budget" in capsys.readouterr().out
-
-    with open(path) as f:
-        raw = yaml.safe_load(f)
-    raw["tune"]["space"]["model.bottleneck"] = {"choice": [4, 16]}
-    with open(path, "w") as f:
-        yaml.safe_dump(raw, f)
-    with pytest.raises(ConfigError, match=r"another config.*tune\.space|--overwrite"):
-        search.run_search(path, verbose=0)
-    again = search.run_search(path, ["tune.trials=1"], overwrite=True, verbose=0)
-    assert [r["trial"] for r in again.rows] == ["0"] and again.ran == ["0"]

@@ -6,11 +6,14 @@ import tensorflow as tf
 from hint import losses as hint_losses
 from hint import metrics as hint_metrics
 from hint import training
-from hint.models import HINTBackbone, PatchDiscriminator
+from hint.models import HINTBackbone, PatchDiscriminator, TunableCNN
 from hint.tasks.inpaint.inpainter import Inpainter
 from tests.layer_checks import check_saved_round_trip
 
 TINY = dict(dim=4, num_blocks=(1, 1, 1, 1), num_heads=(1, 1, 1, 1))
+# The quickest generator to trace, for the tests that `fit` (the Inpainter's own logic does not
+# depend on its generator).
+CNN = dict(filters=4, depth=2, bottleneck=8)
 
 
 def batch(n=2, size=32, seed=0):
@@ -22,9 +25,9 @@ def batch(n=2, size=32, seed=0):
     return {"image": degraded, "mask": mask}, clean
 
 
-def make_task(adversarial=0.01, perceptual=0.0, style=0.0, gan="lsgan"):
+def make_task(adversarial=0.01, perceptual=0.0, style=0.0, gan="lsgan", generator=None):
     disc = PatchDiscriminator(filters=4) if adversarial > 0 else None
-    task = Inpainter(HINTBackbone(**TINY), disc)
+    task = Inpainter(generator or HINTBackbone(**TINY), disc)
     task.compile(
         learning_rate=1e-3,
         perceptual=perceptual,
@@ -55,6 +58,7 @@ def test_gan_train_step_updates_both_networks(gan):
     )
 
 
+@pytest.mark.slow
 def test_vgg_losses_with_random_vgg():
     task = make_task(adversarial=0.0, perceptual=0.1, style=250.0)
     logs = task.train_step(batch())
@@ -69,6 +73,7 @@ def test_no_discriminator_without_adversarial_loss():
     assert "d_loss" not in logs and "adversarial" not in logs
 
 
+@pytest.mark.slow
 def test_ssim_and_valid_weight_terms():
     x, y = batch()
     task = Inpainter(HINTBackbone(**TINY))
@@ -120,8 +125,9 @@ def test_bad_loss_options():
         task.compile(l1_valid=-1, perceptual=0.0, style=0.0)
 
 
+@pytest.mark.slow
 def test_fit_and_inpaint_keeps_known_pixels():
-    task = make_task()
+    task = make_task(generator=TunableCNN(**CNN))
     x, y = batch(4)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(2).repeat()
     hist = task.fit(
@@ -135,10 +141,12 @@ def test_fit_and_inpaint_keeps_known_pixels():
     )
 
 
+@pytest.mark.slow
 def test_keras_round_trip(tmp_path):
     check_saved_round_trip(make_task(), batch()[0], str(tmp_path))
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_single_device_step():
     """Per-replica losses divided by num_replicas_in_sync give the single-device update."""
     devices = tf.config.list_logical_devices("CPU")
@@ -149,7 +157,7 @@ def test_mirrored_step_equals_single_device_step():
     def one_step(strategy):
         keras.utils.set_random_seed(7)
         with strategy.scope():
-            task = make_task(adversarial=0.0)
+            task = make_task(adversarial=0.0, generator=TunableCNN(**CNN))
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
         task.fit(ds, epochs=1, verbose=0, shuffle=False)
         return [w.numpy() for w in task.generator.trainable_weights]
