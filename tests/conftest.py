@@ -1,5 +1,6 @@
 """Shared pytest configuration: quiet TensorFlow, deterministic seeds, small thread pools."""
 
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,6 +18,15 @@ tf.config.set_logical_device_configuration(
 )
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def pytest_collection_finish(session):
+    """Moves what collection imported (TensorFlow, Keras, hint, the test modules) to the
+    permanent generation of the garbage collector: the `gc.collect()` of `clear_session()`
+    after every test then scans only what the tests made since (0.02 s instead of 0.3 s).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
