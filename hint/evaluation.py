@@ -73,10 +73,8 @@ def evaluate_inpainting(
             degraded = clean * (1.0 - m) + m
             pred = inference.forward(generator, {"image": degraded, "mask": m})
             out = hint_metrics.composite(pred, clean, m)
-            values["psnr"].append(hint_metrics.psnr(out, clean).numpy())
-            values["ssim"].append(hint_metrics.ssim(out, clean).numpy())
-            values["mae"].append(hint_metrics.mae(out, clean).numpy())
-            values["mse"].append(hint_metrics.mse(out, clean).numpy())
+            for name, per_image in image_metrics(out, clean).items():
+                values[name].append(per_image)
             if bar is not None:
                 bar.add(len(m))
         results[bucket] = {k: np.concatenate(v) for k, v in values.items()}
@@ -150,10 +148,8 @@ def evaluate_denoising(network, images, sigmas, seed=0, clip=False, progress=Fal
             noisy = add_noise(clean[None], sigma, seed + i, clip)[0]
             out = inference.denoise_array(network, noisy, sigma=sigma)[None]
             ref = clean[None]
-            values["psnr"].append(hint_metrics.psnr(out, ref).numpy())
-            values["ssim"].append(hint_metrics.ssim(out, ref).numpy())
-            values["mae"].append(hint_metrics.mae(out, ref).numpy())
-            values["mse"].append(hint_metrics.mse(out, ref).numpy())
+            for name, per_image in image_metrics(out, ref).items():
+                values[name].append(per_image)
             if bar is not None:
                 bar.add(1)
         results[f"sigma={sigma:g}"] = {k: np.concatenate(v) for k, v in values.items()}
