@@ -76,7 +76,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from hint import config, inference, pretrained, training  # noqa: E402
+from hint import classical, config, inference, pretrained, training  # noqa: E402
 from hint import metrics as hint_metrics  # noqa: E402
 from hint import precision as precision_lib  # noqa: E402
 from hint.datasets import image_io, masks, sources  # noqa: E402
@@ -107,33 +107,6 @@ class BenchmarkError(ValueError):
 
 
 # --------------------------------------------------------------------------- methods
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """[0, 1] float -> uint8 by rounding (OpenCV's inpainting takes 8-bit images only)."""
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def opencv_method(flag: str):
-    """`cv2.inpaint` with radius 5 and `cv2.INPAINT_TELEA` or `cv2.INPAINT_NS`, float in/out."""
-    import cv2
-
-    flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[flag]
-
-    def run(image, mask):
-        hole = (mask[..., 0] > 0).astype(np.uint8) * 255
-        out = cv2.inpaint(to_uint8(image), hole, 5, flags)
-        return out.reshape(image.shape).astype(np.float32) / 255.0
-
-    return run
-
-
-def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """scikit-image's biharmonic inpainting (float64 inside), float32 out."""
-    from skimage.restoration import inpaint_biharmonic
-
-    out = inpaint_biharmonic(image, mask[..., 0] > 0, channel_axis=-1)
-    return out.astype(np.float32)
 
 
 def model_method(
@@ -181,12 +154,9 @@ def build_methods(
         methods["hint_raw"] = model_method(generator, max_side, "none", ensemble, color_space)
     if color_space != "joint":
         methods["hint_joint"] = model_method(generator, max_side, blend, ensemble, "joint")
-    methods |= {
-        "telea": opencv_method("telea"),
-        "ns": opencv_method("ns"),
-    }
+    methods |= {name: classical.classical_inpainter(name) for name in ("telea", "ns")}
     if not skip_biharmonic:
-        methods["biharmonic"] = biharmonic
+        methods["biharmonic"] = classical.biharmonic
     return methods
 
 
@@ -423,7 +393,8 @@ def main(argv=None) -> int:
         generator = load_model(args.model, args.precision)
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
-        max_side = args.max_side or get_task("inpaint").default_max_side(args.model)
+        defaults = {**get_task("inpaint").inference_defaults(None), **generator.inference_defaults}
+        max_side = args.max_side or defaults["max_side"]
         methods = build_methods(
             generator, args.skip_biharmonic, max_side, args.blend, args.ensemble, args.color_space
         )

@@ -3,7 +3,7 @@
 A YAML file is loaded with `yaml.safe_load` into dataclasses that carry a default for every
 key, so a config naming only what it changes is complete. Unknown keys and wrong types are
 errors that name the key, its line in the file and the closest valid key; impossible values
-(a negative learning rate, an image size that is not a multiple of 16) are errors too.
+(a negative learning rate, a crop size the network cannot take) are errors too.
 
 `--set section.key=value` overrides are parsed as YAML scalars/lists and applied before
 validation. The resolved config is written into every run directory (`config.yaml`).
@@ -89,8 +89,8 @@ class DataConfig:
     batch_size: int = 4
     flips: str = "horizontal"
     color_augment: str = "none"  # or "channel_permutation" / "saturation" (colour crops)
-    val_path: str | None = None
-    val_size: int | None = None
+    val_path: str | None = None  # a separate validation folder (centre crops)
+    val_size: int | None = None  # side of the validation crops; None = image_size
 
 
 @dataclass
@@ -587,11 +587,8 @@ def validate(cfg: Config) -> None:
         # The task plug-ins register themselves when `hint` is imported (`hint.tasks`).
         check_choice(cfg.task, task_names(), "task")
     d = cfg.data
-    if d.image_size < 16 or d.image_size % 16:
-        raise ConfigError(
-            "'data.image_size' must be a multiple of 16 (HINT downsamples 3 times and its "
-            f"attention pools the latent by 2). Received: data.image_size={d.image_size}"
-        )
+    # The network's size multiple is checked with the model section (`hint.models`).
+    check_positive(d.image_size, "data.image_size")
     if d.channels not in (1, 3):
         raise ConfigError(f"'data.channels' must be 1 or 3. Received: data.channels={d.channels}")
     check_positive(d.batch_size, "data.batch_size")
@@ -628,10 +625,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"'data.val_path' is not a folder. Received: data.val_path={d.val_path!r}"
         )
-    if d.val_size is not None and (d.val_size < 16 or d.val_size % 16):
-        raise ConfigError(
-            f"'data.val_size' must be a multiple of 16. Received: data.val_size={d.val_size}"
-        )
+    if d.val_size is not None:
+        check_positive(d.val_size, "data.val_size")
     check_choice(t.strategy, STRATEGIES, "train.strategy")
     check_choice(t.precision, PRECISIONS, "train.precision")
     check_positive(cfg.eval.samples, "eval.samples", allow_zero=True)

@@ -1,14 +1,17 @@
 """Evaluation: per-image metrics, tables and their files; each task's protocol uses them.
 
 `evaluate_run` loads a run's best network and runs its task's protocol
-(`TaskPlugin.evaluate`), then writes the table as `eval/metrics.{json,csv,png}`.
+(`TaskPlugin.evaluate`), then writes the table as `eval/metrics.{json,csv,png}`; a fine-tuned
+run is compared with the network it started from (`eval/comparison.{json,csv}`).
 
 Inpainting (`evaluate_inpainting`): the validation crops of the run's data source (or all
 images of `--data DIR`, centre-cropped) paired with a fixed set of masks generated from
 `eval.seed` and binned by hole ratio into 0-20%, 20-40% and 40-60% (the buckets of the HINT
-thesis). Mask `j` of a bucket is paired with image `j mod N`. Metrics (`tf.image.psnr`,
-`tf.image.ssim`, mean absolute error, mean squared error, all on [0, 1]) are computed on the
-composite: the prediction inside the hole, the input outside.
+thesis). Mask `j` of a bucket is paired with image `j mod N`. Each network is run as the
+`inpaint` command runs it (its saved inference defaults: plane by plane, Poisson blending) and
+classical methods get the same inputs. Metrics (`tf.image.psnr`, `tf.image.ssim`, mean
+absolute error, mean squared error, all on [0, 1]) are computed on the composite: the output
+inside the hole, the input outside.
 
 Denoising (`evaluate_denoising`): Gaussian noise of each level added with fixed seeds.
 """
@@ -22,12 +25,16 @@ import keras
 import numpy as np
 from tabulate import tabulate
 
+from hint import config as config_lib
 from hint import inference, training
 from hint import metrics as hint_metrics
 from hint.datasets import image_io, sources
 from hint.task_plugin import get_task
 
 METRICS = ("psnr", "ssim", "mae", "mse")
+# The `method` of a table row of the evaluated network itself (other rows: what it is compared
+# with, e.g. the network it was fine-tuned from or a classical method).
+THIS_RUN = "this run"
 
 
 def image_metrics(outputs, targets) -> dict[str, np.ndarray]:
@@ -46,39 +53,63 @@ def image_metrics(outputs, targets) -> dict[str, np.ndarray]:
 
 
 def evaluate_inpainting(
-    generator, images: np.ndarray, masks_by_bucket: dict, batch_size=8, progress=False
+    methods: dict, images: np.ndarray, masks_by_bucket: dict, progress=False, examples=0
 ):
-    """Per-image metrics per bucket.
+    """Per-image metrics per bucket of each inpainting method, on the same inputs.
 
     Args:
-        generator: a model with inputs `image` and `mask`.
+        methods: label -> function `(masked image [H, W, C], mask [H, W, 1]) -> [H, W, C]`:
+            a network as the `inpaint` command runs it (`TaskPlugin.restore`) or a classical
+            method (`hint.classical`). Metrics are computed on the composite (the method's
+            output inside the hole, the input outside).
         images: float32 [N, H, W, C] clean images in [0, 1].
-        masks_by_bucket: bucket label -> float32 [M, H, W, 1] masks (1 = hole).
-        batch_size: images per forward pass. Defaults to 8.
+        masks_by_bucket: bucket label -> float32 [M, H, W, 1] masks (1 = hole); mask `j` of a
+            bucket is paired with image `j mod N`.
         progress: show a progress bar. Defaults to False.
+        examples: how many (masked input, mask, outputs..., clean) rows to keep for a figure,
+            spread over the buckets. Defaults to 0.
 
     Returns:
-        bucket label -> {metric -> np.ndarray of M per-image values}.
+        `(per_image, rows)`: label -> bucket label -> {metric -> np.ndarray of M values}, and
+        the example rows (tuples in the order masked input, mask, each method, ground truth).
     """
-    results = {}
     n = len(images)
     total = sum(len(m) for m in masks_by_bucket.values())
-    bar = keras.utils.Progbar(total, unit_name="image") if progress else None
+    bar = keras.utils.Progbar(total * len(methods), unit_name="image") if progress else None
+    per_image = {label: {} for label in methods}
+    picks = _example_picks(masks_by_bucket, examples)
+    rows = []
     for bucket, bucket_masks in masks_by_bucket.items():
-        values = {m: [] for m in METRICS}
-        for start in range(0, len(bucket_masks), batch_size):
-            m = bucket_masks[start : start + batch_size]
-            idx = np.arange(start, start + len(m)) % n
-            clean = images[idx]
-            degraded = clean * (1.0 - m) + m
-            pred = inference.forward(generator, {"image": degraded, "mask": m})
-            out = hint_metrics.composite(pred, clean, m)
-            for name, per_image in image_metrics(out, clean).items():
-                values[name].append(per_image)
-            if bar is not None:
-                bar.add(len(m))
-        results[bucket] = {k: np.concatenate(v) for k, v in values.items()}
-    return results
+        outputs = {label: [] for label in methods}
+        clean = images[np.arange(len(bucket_masks)) % n]
+        for j, m in enumerate(bucket_masks):
+            degraded = clean[j] * (1.0 - m) + m
+            for label, method in methods.items():
+                out = np.clip(np.asarray(method(degraded, m), np.float32), 0.0, 1.0)
+                outputs[label].append(out * m + clean[j] * (1.0 - m))
+                if bar is not None:
+                    bar.add(1)
+            if (bucket, j) in picks:
+                rows.append((degraded, m, *(outputs[k][-1] for k in methods), clean[j]))
+        for label in methods:
+            per_image[label][bucket] = image_metrics(np.stack(outputs[label]), clean)
+    return per_image, rows
+
+
+def _example_picks(masks_by_bucket: dict, count: int) -> set:
+    """(bucket, index) of `count` examples: as many from each bucket, spread over its masks.
+
+    Spread, so that the examples show different images (mask `j` goes with image `j mod N`).
+    """
+    if count <= 0:
+        return set()
+    per_bucket = -(-count // len(masks_by_bucket))
+    picks = []
+    for bucket, bucket_masks in masks_by_bucket.items():
+        size = len(bucket_masks)
+        spread = np.linspace(0, size - 1, min(per_bucket, size)).round().astype(int)
+        picks += [(bucket, int(j)) for j in dict.fromkeys(spread)]
+    return set(picks[:count])
 
 
 def summary_table(per_image: dict) -> list[dict]:
@@ -101,9 +132,10 @@ def format_table(rows: list[dict], first: str = "hole ratio") -> str:
 
 def evaluation_images(cfg, data: str | None = None) -> np.ndarray:
     """The fixed clean crops: the run's validation split, or every image of `data`."""
-    size, channels = cfg.data.image_size, cfg.data.channels
+    channels = cfg.data.channels
+    size = cfg.data.val_size or cfg.data.image_size
     if data is None and cfg.data.val_path is not None:
-        data, size = cfg.data.val_path, cfg.data.val_size or size
+        data = cfg.data.val_path
     if data is not None:
         return sources.fixed_crops(data, image_size=size, channels=channels)
     path = cfg.data.path if cfg.data.path not in (None, "embedded") else None
@@ -156,8 +188,33 @@ def evaluate_denoising(network, images, sigmas, seed=0, clip=False, progress=Fal
     return results
 
 
+def start_networks(cfg) -> dict:
+    """The network a run started from (`model.init_from`), by label, if it can still be loaded.
+
+    What a fine-tuned run is compared with: "shipped, before fine-tuning" for
+    `init_from: pretrained`, else "start: <run or file name>". Empty for a run trained from
+    scratch, or when its source is gone.
+    """
+    if not cfg.model.init_from:
+        return {}
+    try:
+        source = training.init_source(cfg)
+    except training.TrainingError:
+        return {}
+    if cfg.model.init_from == config_lib.PRETRAINED:
+        label = "shipped, before fine-tuning"
+    else:
+        label = "start: " + os.path.basename(os.path.normpath(source))
+    return {label: inference.load_model(source, precision="float32")}
+
+
 def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) -> list[dict]:
     """Evaluates a run's best network with its task's protocol; writes `eval/metrics.*`.
+
+    A run that started from another network (`model.init_from`) is compared with it, and the
+    task may add classical baselines (inpainting: `inpaint.baselines`); then
+    `eval/comparison.{json,csv}` hold every method's rows and the printed table shows them
+    side by side.
 
     Args:
         run_dir: The run directory.
@@ -165,19 +222,63 @@ def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) ->
         verbose: Show progress and print the table.
 
     Returns:
-        The table's rows (`TaskPlugin.evaluate`).
+        The run's own rows (`TaskPlugin.evaluate`), without the compared methods.
     """
     cfg = training.load_run_config(run_dir)
-    network = inference.load_model(run_dir)
+    network = inference.load_model(run_dir, precision="float32")
     plugin = get_task(cfg.task)
     out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))
     os.makedirs(out_dir, exist_ok=True)
-    rows = plugin.evaluate(network, cfg, out_dir, data=data, verbose=verbose)
-    write_results(rows, out_dir)
+    references = start_networks(cfg)
+    # Only when there is something to compare, so a plug-in's `evaluate` without the
+    # `references` argument keeps working for runs trained from scratch.
+    extra = {"references": references} if references else {}
+    rows = plugin.evaluate(network, cfg, out_dir, data=data, verbose=verbose, **extra)
+    own = [
+        {k: v for k, v in r.items() if k != "method"}
+        for r in rows
+        if r.get("method", THIS_RUN) == THIS_RUN
+    ]
+    write_results(own, out_dir)
+    compared = len({r.get("method", THIS_RUN) for r in rows}) > 1
+    if compared:
+        write_comparison(rows, out_dir)
     if verbose:
-        print(format_table(rows, first=plugin.eval_label))
+        if compared:
+            print(format_comparison(rows, first=plugin.eval_label))
+        else:
+            print(format_table(own, first=plugin.eval_label))
         print(f"Evaluation saved to {out_dir}")
-    return rows
+    return own
+
+
+def format_comparison(rows: list[dict], first: str = "hole ratio") -> str:
+    """A table of several methods' rows, grouped by bucket (methods in the rows' order)."""
+    methods = list(dict.fromkeys(r.get("method", THIS_RUN) for r in rows))
+    buckets = list(dict.fromkeys(r["bucket"] for r in rows))
+    table = []
+    for bucket in buckets:
+        for method in methods:
+            for r in rows:
+                if r["bucket"] == bucket and r.get("method", THIS_RUN) == method:
+                    table.append([bucket, method, r["n"], r["psnr"], r["ssim"], r["mae"]])
+    return tabulate(
+        table,
+        headers=(first, "method", "images", "PSNR (dB)", "SSIM", "L1 (MAE)"),
+        floatfmt=("", "", "", ".2f", ".4f", ".4f"),
+    )
+
+
+def write_comparison(rows: list[dict], out_dir: str) -> None:
+    """`comparison.json` and `comparison.csv`: every method's rows (`method` column first)."""
+    rows = [{"method": r.get("method", THIS_RUN), **r} for r in rows]
+    with image_io.atomic_write(os.path.join(out_dir, "comparison.json"), mode="w") as f:
+        json.dump(rows, f, indent=2)
+    with image_io.atomic_write(os.path.join(out_dir, "comparison.csv"), mode="w") as f:
+        keys = ["method", "bucket", "n", *METRICS]
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join(str(r[k]) for k in keys) + "\n")
 
 
 def write_results(rows: list[dict], out_dir: str) -> None:

@@ -25,16 +25,19 @@ the endpoints and the variables they use, not the Keras object graph).
 Signatures of the inpainting module (`InpaintingServing`):
 
 - `serving_default`: `image` float32 [N, H, W, C] in [0, 1] and `mask` float32 [N, H, W, 1]
-  (1 = hole) to `inpainted` (the composite: prediction inside the hole, input outside) and
-  `raw` (the prediction), both float32 [N, H, W, C].
+  (1 = hole) to `inpainted` (the composite: the blended fill inside the hole, the input outside)
+  and `raw` (the network's output), both float32 [N, H, W, C].
 - `inpaint_bytes`: `image_bytes` and `mask_bytes`, strings of encoded PNG/JPEG/GIF/BMP files,
   a scalar or [N] each, to `png_bytes`, strings of the same shape: 8-bit PNGs of the composite.
 
-H and W are free: the graph pads to the model's multiple of 16 (reflect, or edge padding when
-the padding would be as large as the side, exactly as `hint.inference.pad_to_multiple`) and
-crops back. Inputs are checked inside the graph and bad ones fail with an `InvalidArgumentError`
-whose message names the input (rank, channels, sizes, values outside [0, 1]). The float
-`mask` is used as given (send 0/1). In
+The graph is the `inpaint` command's pass (`hint.inpaint_graph.inpaint_batch`) under the model's
+saved inference defaults (its colour handling and blending; `Backbone.inference_defaults`), so a
+served image equals the command's output for images within the model's `max_side`; larger ones
+are run whole (the command fills them window by window). H and W are free: the graph pads to the
+model's size multiple (reflect, or edge padding when the padding would be as large as the side,
+exactly as `hint.inference.pad_to_multiple`) and crops back. Inputs are checked inside the
+graph and bad ones fail with an `InvalidArgumentError` whose message names the input (rank,
+channels, sizes, values outside [0, 1]). The float `mask` is used as given (send 0/1). In
 `inpaint_bytes` the mask is read as RGB, any value above zero is a hole, and a mask whose size
 differs from its image's is resized with nearest neighbour, the rule of `main.py inpaint`.
 """
@@ -51,6 +54,7 @@ import tensorflow as tf
 
 from hint import training
 from hint.inference import MULTIPLE, load_model
+from hint.inpaint_graph import inpaint_batch, pad_to_multiple
 from hint.models.dncnn import DnCNN
 from hint.task_plugin import UnknownTaskError, get_task, task_for_network
 from hint.validation import is_int
@@ -124,31 +128,6 @@ def check_float_input(x, name, channels, unit_range=True):
         return tf.reshape(x, tf.stack([shape[0], shape[1], shape[2], channels]))
 
 
-def _pad_indices(size, padded, reflect):
-    """Source indices that pad `size` to `padded` at the end (reflect or edge)."""
-    i = tf.range(padded)
-    return tf.where(i < size, i, tf.where(reflect, 2 * (size - 1) - i, size - 1))
-
-
-def pad_to_multiple(image, mask, multiple=MULTIPLE):
-    """Pads [N, H, W, C] images and masks at the bottom/right to a multiple of `multiple`.
-
-    The graph version of `hint.inference.pad_to_multiple`: reflect padding, or edge padding of
-    both axes when a pad would be at least as large as its side (`tf.pad`'s REFLECT needs a
-    pad smaller than the side and SYMMETRIC one no larger, so neither handles a 5-pixel image).
-    """
-    h, w = tf.shape(image)[1], tf.shape(image)[2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    reflect = tf.logical_and(ph < h, pw < w)
-    rows = _pad_indices(h, h + ph, reflect)
-    cols = _pad_indices(w, w + pw, reflect)
-
-    def pad(x):
-        return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
-
-    return pad(image), pad(mask)
-
-
 def to_png(image):
     """[H, W, C] float in [0, 1] to an 8-bit PNG string (rounded like `image_io.write_image`)."""
     pixels = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
@@ -210,24 +189,33 @@ class ServingModule(tf.Module):
 class InpaintingServing(ServingModule):
     """Serving signatures of an inpainting generator (inputs `image` and `mask`, 1 = hole).
 
+    The graph is `hint.inpaint_graph.inpaint_batch`, the pass `inpaint` runs: the same colour
+    handling and Poisson blending (solved by conjugate gradients in the graph).
+
     Args:
         generator: a Keras model called as `generator({"image": x, "mask": m})` on sides that
             are multiples of `multiple`, returning the raw prediction in [0, 1].
-        multiple: the side multiple the generator needs. Defaults to `16`.
+        multiple: the side multiple the generator needs. Defaults to None: the generator's
+            `size_multiple` (16 for a model without one).
+        color_space: how colour images go through the network: `"joint"`, `"rgb"` or
+            `"opponent"` (`hint.inference.inpaint_array`). Defaults to `"joint"`.
+        blend: `"poisson"` or `"none"`. Defaults to `"none"`.
 
     Example:
 
-    >>> module = InpaintingServing(HINTBackbone.from_preset("hint_tiny"))
+    >>> module = InpaintingServing(HINTBackbone.from_preset("hint_tiny"), color_space="rgb")
     >>> write_saved_model(module, "export/hint/1")
     """
 
     ENDPOINTS = {"serving_default": "inpaint", "inpaint_bytes": "inpaint_bytes"}
 
-    def __init__(self, generator, multiple=MULTIPLE, name=None):
+    def __init__(self, generator, multiple=None, name=None, color_space="joint", blend="none"):
         super().__init__(name=name)
         self.generator = generator
-        self.multiple = multiple
+        self.multiple = multiple or getattr(generator, "size_multiple", MULTIPLE)
         self.channels = image_channels(generator)
+        self.color_space = color_space
+        self.blend = blend
 
     def models(self):
         return [self.generator]
@@ -248,12 +236,10 @@ class InpaintingServing(ServingModule):
         raise KeyError(key)
 
     def _inpaint_checked(self, image, mask):
-        """Pads, runs the generator, crops; inputs already checked. Returns (composite, raw)."""
-        h, w = tf.shape(image)[1], tf.shape(image)[2]
-        xp, mp = pad_to_multiple(image, mask, self.multiple)
-        raw = self.generator({"image": xp, "mask": mp}, training=False)[:, :h, :w]
-        inpainted = tf.clip_by_value(raw * mask + image * (1.0 - mask), 0.0, 1.0)
-        return inpainted, raw
+        """The inference pass on checked inputs. Returns (composite, raw)."""
+        return inpaint_batch(
+            self.generator, image, mask, self.color_space, self.blend, self.multiple
+        )
 
     def inpaint(self, image, mask):
         """`serving_default`: float images and masks of any size to `inpainted` and `raw`."""
@@ -326,15 +312,15 @@ class DenoisingServing(ServingModule):
     Args:
         network: a denoiser such as `hint.models.DnCNN`.
         multiple: inputs are reflect-padded to this side multiple and cropped back.
-            Defaults to `16`.
+            Defaults to None: the network's `size_multiple` (16 for a model without one).
     """
 
     ENDPOINTS = {"serving_default": "denoise", "denoise_bytes": "denoise_bytes"}
 
-    def __init__(self, network, multiple=MULTIPLE, name=None):
+    def __init__(self, network, multiple=None, name=None):
         super().__init__(name=name)
         self.network = network
-        self.multiple = multiple
+        self.multiple = multiple or getattr(network, "size_multiple", MULTIPLE)
         self.channels = image_channels(network)
         self.conditioned = "noise_level" in {t.name for t in network.inputs}
 
@@ -534,7 +520,7 @@ def export_run(
     """
     _check_name_version(name, version)
     task = None if run_dir.endswith(".keras") else training.load_run_config(run_dir).task
-    model = load_model(run_dir)
+    model = load_model(run_dir, precision="float32")
     return export_model(model, out_dir, name=name, version=version, task=task)
 
 

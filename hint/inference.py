@@ -34,7 +34,7 @@ from hint.config import (
 from hint.datasets import image_io
 from hint.layers.color_planes import PLANE_SCALE, plane_transform
 from hint.models.dncnn import DnCNN
-from hint.precision import precision_policy, resolve_precision
+from hint.precision import load_policy, precision_policy, resolve_precision
 
 # A run directory's best network (`hint.training` writes it).
 MODEL_FILE = "model.keras"
@@ -52,30 +52,33 @@ class InferenceError(ValueError):
 
 
 def load_model(
-    run_dir: str, precision: str = "float32", fold_batch_norm: bool = False
+    run_dir: str, precision: str | None = None, fold_batch_norm: bool = False
 ) -> keras.Model:
     """Loads a run's best network (or a `.keras` file) with `safe_mode=True`.
 
     Args:
         run_dir: A run directory or a `.keras` file.
-        precision: `"float32"`, `"mixed_bfloat16"` to compute in bfloat16 (faster on CPUs
+        precision: `None` for the dtype policy the network was saved with (float32 for a
+            network saved without one), or `"float32"`, `"mixed_bfloat16"` (faster on CPUs
             with AVX512-BF16 / AMX; docs/denoising.md has measured speed and quality), or
             `"auto"` for the faster of the two on this machine
-            (`hint.precision.resolve_precision`). Saved networks do not record the precision
-            they were trained in. Defaults to `"float32"`.
+            (`hint.precision.resolve_precision`). Defaults to `None`.
         fold_batch_norm: for inference only: a `DnCNN`'s batch norms are folded into its
             convolutions (`DnCNN.fold_batch_norm`: the same outputs, faster); other networks
             are returned as they are. Defaults to `False`.
     """
-    precision = resolve_precision(precision)
+    if precision is not None:
+        precision = resolve_precision(precision)
     path = run_dir if run_dir.endswith(".keras") else os.path.join(run_dir, MODEL_FILE)
     if not os.path.isfile(path):
         raise InferenceError(f"No trained generator at {path}: train the run first.")
-    with precision_policy(precision):
+    with load_policy(precision):
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        if fold_batch_norm and isinstance(model, DnCNN):
-            model = model.fold_batch_norm()  # built here, in the same precision
-        return model
+    if fold_batch_norm and isinstance(model, DnCNN):
+        # Built in the loaded network's own policy.
+        with precision_policy(model.dtype_policy.name):
+            model = model.fold_batch_norm()
+    return model
 
 
 def announce_precision(precision: str) -> str:
@@ -232,10 +235,16 @@ def _padded(side: int) -> int:
     return -(-side // MULTIPLE) * MULTIPLE
 
 
+def size_multiple(network) -> int:
+    """The side multiple `network` needs (`Backbone.size_multiple`; `MULTIPLE` for others)."""
+    return getattr(network, "size_multiple", MULTIPLE)
+
+
 def _run_generator(generator, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """One forward pass on [N, h, w, C] / [N, h, w, 1], padded to `MULTIPLE` and cropped back."""
+    """One forward pass on [N, h, w, C] / [N, h, w, 1], padded to the network's multiple."""
     h, w = x.shape[1:3]
-    out = forward(generator, {"image": pad_to_multiple(x), "mask": pad_to_multiple(mask)})
+    m = size_multiple(generator)
+    out = forward(generator, {"image": pad_to_multiple(x, m), "mask": pad_to_multiple(mask, m)})
     return out[:, :h, :w]
 
 
@@ -628,7 +637,7 @@ def _input_names(network) -> set[str]:
 
 
 def _denoise_whole(network, image: np.ndarray, sigma: float | None) -> np.ndarray:
-    """One forward pass on an [H, W, C] image whose sides are multiples of `MULTIPLE`."""
+    """One forward pass on an [H, W, C] image whose sides are multiples of its multiple."""
     inputs = {"image": image[None]}
     if "noise_level" in _input_names(network):
         inputs["noise_level"] = np.full((1, *image.shape[:2], 1), sigma / 255.0, np.float32)
@@ -735,7 +744,7 @@ def denoise_array(
             out = denoise_array(network, np.repeat(image, 3, -1), sigma, tile, margin, clip)
             return out.mean(axis=-1, keepdims=True)
         raise InferenceError(f"The model expects {want} channels; the image has {c}.")
-    padded = pad_to_multiple(image.astype(np.float32))
+    padded = pad_to_multiple(image.astype(np.float32), size_multiple(network))
     ph, pw = padded.shape[:2]
     if ph <= tile and pw <= tile:
         out = _denoise_whole(network, padded, sigma)

@@ -134,7 +134,7 @@ def render(run_dir: str, name: str, benchmark: str | None = None, notes: str = "
         )
     with open(metrics_path) as f:
         metrics = json.load(f)
-    network = load_model(run_dir)
+    network = load_model(run_dir, precision="float32")
     params = network.count_params()
 
     cpu = [s["cpu_seconds"] for s in chain]

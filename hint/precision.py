@@ -7,6 +7,7 @@ Option names: `hint.config.PRECISIONS` (training) and `hint.config.INFERENCE_PRE
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 import keras
 import tensorflow as tf
@@ -71,7 +72,8 @@ def precision_policy(name: str):
 
     With "mixed_bfloat16" the variables stay float32 and convolutions run in bfloat16, which
     oneDNN accelerates on CPUs with AVX512-BF16 / AMX (measured: a DnCNN 15x48 training step
-    1.65x faster on this CPU). Saved networks do not record it: `load_model` computes in float32.
+    1.65x faster on this CPU). A `hint.models.Backbone` records the policy it was built in and
+    is rebuilt in it when loaded (see `load_policy`).
     """
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(name)
@@ -79,3 +81,30 @@ def precision_policy(name: str):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+# The policy a loader asked for, which wins over the one a saved network recorded.
+_LOAD_POLICY = contextvars.ContextVar("hint_load_policy", default=None)
+
+
+@contextlib.contextmanager
+def load_policy(name: str | None):
+    """Networks loaded inside compute in `name`, whatever policy they were saved with.
+
+    `None` keeps each network's saved policy (a network saved without one gets the global
+    policy). `hint.inference.load_model` loads inside this.
+    """
+    if name is None:
+        yield
+        return
+    token = _LOAD_POLICY.set(name)
+    try:
+        with precision_policy(name):
+            yield
+    finally:
+        _LOAD_POLICY.reset(token)
+
+
+def policy_for_load(saved: str | None) -> str | None:
+    """The policy a network being loaded is built in: the loader's choice, else `saved`."""
+    return _LOAD_POLICY.get() or saved

@@ -35,9 +35,8 @@ class Pretrained:
         task: `"denoise"` or `"inpaint"`.
         channels: Image channels the network takes (1 gray, 3 colour).
         config: The training config, relative to the repository root.
-        max_side: For inpainting, the largest side the network is run at (larger images and
-            hole windows are downscaled to it, see `hint.inference.inpaint_array`), chosen by
-            measurement (see its card). None for denoisers.
+        discriminator: For a GAN-trained network, its discriminator's weights file in
+            `hint/weights/` (what `model.init_from: pretrained` fine-tunes with), or None.
     """
 
     file: str
@@ -45,7 +44,7 @@ class Pretrained:
     task: str
     channels: int
     config: str
-    max_side: int | None = None
+    discriminator: str | None = None
 
 
 PRETRAINED = {
@@ -60,7 +59,12 @@ PRETRAINED = {
         "configs/dncnn_color_planes_r16.yaml",
     ),
     "inpaint": Pretrained(
-        "hint_inpaint.keras", "hint_inpaint.md", "inpaint", 3, "configs/hint_inpaint.yaml", 256
+        "hint_inpaint.keras",
+        "hint_inpaint.md",
+        "inpaint",
+        3,
+        "configs/hint_inpaint.yaml",
+        discriminator="hint_inpaint_discriminator.weights.h5",
     ),
 }
 
@@ -87,13 +91,23 @@ def available() -> list[str]:
     return [n for n, e in PRETRAINED.items() if os.path.isfile(os.path.join(WEIGHTS_DIR, e.file))]
 
 
-def load(name: str, precision: str = "float32", fold_batch_norm: bool = False):
+def discriminator_path(name: str) -> str | None:
+    """The weights file of a shipped network's discriminator, or None when it has none."""
+    entry = PRETRAINED.get(name)
+    if entry is None or entry.discriminator is None:
+        return None
+    file = os.path.join(WEIGHTS_DIR, entry.discriminator)
+    return file if os.path.isfile(file) else None
+
+
+def load(name: str, precision: str | None = None, fold_batch_norm: bool = False):
     """Loads a shipped network (a functional backbone) with `safe_mode=True`, uncompiled.
 
     Args:
         name: A key of `PRETRAINED`.
         precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (see
-            `hint.inference.load_model`). Defaults to `"float32"`.
+            `hint.inference.load_model`), or None for the policy the network was saved with.
+            Defaults to None.
         fold_batch_norm: fold a denoiser's batch norms into its convolutions, for inference
             (see `hint.inference.load_model`). Defaults to `False`.
     """

@@ -32,14 +32,21 @@ class Restorer:
         task: Its task's plug-in (`hint.task_plugin.TaskPlugin`).
         name: Where it came from (a shipped name or a path).
         defaults: Inference options this network wants unless the call says otherwise (e.g.
-            the shipped inpainter's measured working size, `max_side=256`).
+            the shipped inpainter's measured working size, `max_side=256`). Defaults to None:
+            the ones saved with the network (`hint.models.Backbone.inference_defaults`).
     """
 
     def __init__(self, network, task, name: str, defaults: dict | None = None):
         self.network = network
         self.task = task
         self.name = name
-        self.defaults = dict(defaults or {})
+        if defaults is None:
+            defaults = getattr(network, "inference_defaults", None) or {}
+        self.defaults = dict(defaults)
+
+    def options(self, **given) -> dict:
+        """The inference options of a call: `given` over the network's `defaults`."""
+        return {**self.defaults, **given}
 
     def restore(self, image, **options) -> np.ndarray:
         """The restored image: the task's inference function (`TaskPlugin.restore`).
@@ -54,26 +61,21 @@ class Restorer:
             float32 [H, W, C].
         """
         return self.task.restore(
-            self.network,
-            np.asarray(image, np.float32),
-            **{
-                **self.defaults,
-                **options,
-            },
+            self.network, np.asarray(image, np.float32), **self.options(**options)
         )
 
     def __repr__(self):
         return f"Restorer({self.name!r}, task={self.task.name!r})"
 
 
-def load(source: str, precision: str = "float32") -> Restorer:
+def load(source: str, precision: str | None = None) -> Restorer:
     """Loads a shipped model by name, a run directory or a `.keras` file, for inference.
 
     Args:
         source: A name of `hint.pretrained.PRETRAINED`, a run directory (its `config.yaml`
             names the task) or a `.keras` file (its task is the one whose inputs it has).
-        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (`hint.precision`). Defaults
-            to `"float32"`.
+        precision: `"float32"`, `"mixed_bfloat16"` or `"auto"` (`hint.precision`), or None
+            for the policy the network was saved with. Defaults to None.
 
     Raises:
         hint.inference.InferenceError: no network at `source` (naming what it looked for).
@@ -82,8 +84,7 @@ def load(source: str, precision: str = "float32") -> Restorer:
     if source in pretrained.PRETRAINED:
         entry = pretrained.PRETRAINED[source]
         network = pretrained.load(source, precision=precision, fold_batch_norm=True)
-        defaults = {"max_side": entry.max_side} if entry.max_side else {}
-        return Restorer(network, get_task(entry.task), source, defaults)
+        return Restorer(network, get_task(entry.task), source)
     # A run directory or a .keras file; a clear error when neither holds a network.
     network = inference.load_model(source, precision=precision, fold_batch_norm=True)
     if os.path.isdir(source):

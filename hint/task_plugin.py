@@ -102,12 +102,16 @@ class TaskPlugin:
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, network, cfg, out_dir: str, data: str | None = None, verbose=True):
+    def evaluate(
+        self, network, cfg, out_dir: str, data: str | None = None, verbose=True, references=None
+    ):
         """Runs the task's evaluation protocol on `network`; returns the table's rows.
 
         Each row is a dict with `bucket` (the first column), `n` and the metrics of
-        `hint.evaluation.METRICS`. The plug-in may write figures of its own into `out_dir`; the
-        caller writes the tables.
+        `hint.evaluation.METRICS`, and optionally `method`: rows of other methods measured on
+        the same inputs (the `references`, classical baselines) carry their label, the
+        network's own carry `hint.evaluation.THIS_RUN` or no `method`. The plug-in may write
+        figures of its own into `out_dir`; the caller writes the tables.
 
         Args:
             network: The loaded network.
@@ -115,6 +119,8 @@ class TaskPlugin:
             out_dir: The folder the evaluation is written to (exists).
             data: A folder of images to evaluate on instead of the run's validation data.
             verbose: Show progress.
+            references: Label -> network to measure beside it, e.g. the network a
+                fine-tuned run started from. Only passed when there are any.
         """
         raise NotImplementedError(f"Task {self.name!r} has no evaluation protocol.")
 
@@ -124,6 +130,14 @@ class TaskPlugin:
         """The task's inference function on one image (NumPy): what `hint.load(...).restore`
         runs, and what its command runs on every file."""
         raise NotImplementedError(f"Task {self.name!r} has no inference function.")
+
+    def inference_defaults(self, cfg) -> dict:
+        """The inference options a run's network is saved with (`Backbone.inference_defaults`).
+
+        `restore` and the inference command use them unless the caller gives others. A network
+        trained from another (`model.init_from`) keeps that one's, which win over these.
+        """
+        return {}
 
     def accepts(self, network) -> bool:
         """Whether a bare network (a `.keras` file without a run) is this task's."""

@@ -84,6 +84,10 @@ def test_exponent_without_dot_is_a_float(tmp_path):
         ("train.epochs=2 train.steps_per_epoch=5 train.warmup_steps=10", r"fewer than.*= 10\)"),
         ("data.path=/no/such/folder", "not a folder"),
         ("inpaint.mask.kind=folder", "inpaint.mask.folder"),
+        (
+            "inpaint.mask.kind=pixels inpaint.mask.drop=1.5",
+            r"'inpaint\.mask\.drop' must be in \(0, 1\)\. Received: inpaint\.mask\.drop=1\.5$",
+        ),
         ("model.preset=huge", "Unknown preset"),
         ("data.color_augment=hue", "one of none, channel_permutation, saturation, gray_channel"),
         ("data.channels=1 data.color_augment=channel_permutation", "needs colour images"),
@@ -149,6 +153,19 @@ def test_option_lists_are_the_implementations_own():
     assert inpaint_config.MASK_KINDS is masks.MASK_KINDS
     # Every degradation the data code implements is reachable from a config.
     assert denoise_config.DEGRADATION_KINDS is degradations.DEGRADATION_KINDS
+
+
+def test_text_and_pixel_masks_from_a_config():
+    from hint.task_plugin import get_task
+
+    plugin = get_task("inpaint")
+    cfg = load_config(None, ["inpaint.mask.kind=text"])
+    assert plugin.mask_generator(cfg, 32).kind == "text"
+    cfg = load_config(None, ["inpaint.mask.kind=pixels", "inpaint.mask.drop=0.3"])
+    generator = plugin.mask_generator(cfg, 32)
+    assert (generator.kind, generator.drop) == ("pixels", 0.3)
+    cfg = load_config(None, ["inpaint.mask.weights={text: 1, pixels: 1, rect: 0}"])
+    assert plugin.mask_generator(cfg, 32).weights == {"text": 1, "pixels": 1, "rect": 0}
 
 
 def test_overrides_and_model_args():

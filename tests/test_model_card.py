@@ -1,5 +1,6 @@
 """Train a tiny two-stage denoiser, evaluate it, ship it with its card, use it with no --run."""
 
+import json
 import os
 
 import numpy as np
@@ -55,6 +56,18 @@ def test_ship_writes_weights_and_card_then_denoise_uses_them(two_stage_run, tmp_
 
     rows = evaluation.evaluate_run(second, verbose=False)
     assert [r["bucket"] for r in rows] == ["sigma=15", "sigma=50", "all"]
+    # A fine-tuned run is compared with the network it started from, on the same noisy images.
+    with open(os.path.join(second, "eval", "comparison.json")) as f:
+        compared = json.load(f)
+    assert [(r["method"], r["bucket"]) for r in compared] == [
+        (method, bucket)
+        for method in ("this run", "start: first")
+        for bucket in ("sigma=15", "sigma=50", "all")
+    ]
+    assert [r["psnr"] for r in compared[:3]] == [r["psnr"] for r in rows]
+    assert [r["psnr"] for r in compared[3:]] == [
+        r["psnr"] for r in evaluation.evaluate_run(first, verbose=False)
+    ]
     with pytest.raises(model_card.ModelCardError, match="needs denoise on 3"):
         model_card.ship(second, "denoise_color")
 

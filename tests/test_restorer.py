@@ -32,7 +32,9 @@ def test_a_shipped_name_loads_its_network_and_task():
 def test_the_shipped_inpainter_keeps_its_working_size():
     model = hint.load("inpaint")
     assert model.task.name == "inpaint"
-    assert model.defaults == {"max_side": pretrained.PRETRAINED["inpaint"].max_side}
+    # Saved with the network: its measured working size, colour planes and blending.
+    assert model.defaults == {"max_side": 256, "blend": "poisson", "color_space": "rgb"}
+    assert model.options(max_side=None)["max_side"] is None  # a call's options win
     with pytest.raises(inference.InferenceError, match="needs a mask"):
         model.restore(np.zeros((16, 16, 3), np.float32))
 

@@ -98,3 +98,38 @@ def test_shipped_denoiser_removes_noise(channels, precision):
     noisy = clean + rng.normal(0, 25 / 255, clean.shape).astype("float32")
     out = inference.denoise_array(network, noisy, sigma=25)
     assert np.mean((out - clean) ** 2) < 0.25 * np.mean((noisy - clean) ** 2)
+
+
+@pytest.mark.slow
+def test_served_shipped_inpainter_equals_the_inpaint_command(inpainter, tmp_path):
+    import tensorflow as tf
+
+    from hint import export
+
+    assert inpainter.inference_defaults == {
+        "max_side": 256,
+        "blend": "poisson",
+        "color_space": "rgb",
+    }
+    rng = np.random.default_rng(4)
+    small = rng.uniform(size=(12, 16, 3)).astype("float32")
+    image = tf.image.resize(small[None], (120, 160)).numpy()[0]  # smooth, within max_side
+    mask = np.zeros((120, 160), "float32")
+    mask[30:70, 40:100] = 1
+    image_io.write_image(str(tmp_path / "in.png"), image)
+    image_io.write_image(str(tmp_path / "m.png"), mask)
+    written = get_task("inpaint").command(
+        None,
+        str(tmp_path / "in.png"),
+        str(tmp_path / "m.png"),
+        str(tmp_path / "o.png"),
+        precision="float32",
+    )
+    version = export.export_model(inpainter, str(tmp_path / "export"))
+    served = tf.saved_model.load(version).signatures["inpaint_bytes"](
+        image_bytes=tf.constant(open(tmp_path / "in.png", "rb").read()),
+        mask_bytes=tf.constant(open(tmp_path / "m.png", "rb").read()),
+    )["png_bytes"]
+    ours = tf.io.decode_png(served).numpy().astype(np.int32)
+    cli = np.round(image_io.read_image(written[0]) * 255).astype(np.int32)
+    assert np.abs(ours - cli).max() <= 1  # within 1/255

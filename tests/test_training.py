@@ -133,7 +133,7 @@ def test_init_from_and_freeze(trained_run, tmp_path):
     for a, b in zip(source.get_weights(), task.generator.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # The run has a discriminator checkpoint: it is transferred too.
-    donor = get_task("inpaint").load_discriminator(run_dir)
+    donor = get_task("inpaint").load_discriminator(cfg2, run_dir)
     for a, b in zip(donor.get_weights(), task.discriminator.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not task.generator.get_layer("embedding").trainable
@@ -151,7 +151,7 @@ def test_vgg_weights_missing_fails_before_training(tmp_path):
         training.build_task(cfg)
 
 
-def test_denoiser_trains_in_mixed_bfloat16_and_saves_a_float32_network(tmp_path):
+def test_denoiser_trains_in_mixed_bfloat16_and_is_loaded_in_it_or_in_float32(tmp_path):
     cfg = load_config(
         None,
         [
@@ -176,7 +176,9 @@ def test_denoiser_trains_in_mixed_bfloat16_and_saves_a_float32_network(tmp_path)
     assert np.isfinite(logs["loss"])
     path = str(tmp_path / "m.keras")
     training.save_model_atomic(task.backbone, path)
-    loaded = inference.load_model(path)
+    # The policy is saved with the network; a precision given to the loader wins.
+    assert inference.load_model(path).get_layer("conv_2").dtype_policy.name == "mixed_bfloat16"
+    loaded = inference.load_model(path, precision="float32")
     assert loaded.get_layer("conv_2").dtype_policy.name == "float32"
     expected = task.backbone(x, training=False)
     np.testing.assert_allclose(loaded(x, training=False), expected, atol=0.02)
@@ -204,7 +206,9 @@ def test_inpainter_trains_in_mixed_bfloat16_with_a_float32_discriminator(tmp_pat
     np.testing.assert_array_equal(out[mask[..., 0] == 0], target[mask[..., 0] == 0])
     path = str(tmp_path / "g.keras")
     training.save_model_atomic(task.generator, path)
-    loaded = inference.load_model(path)
+    saved = inference.load_model(path)
+    assert saved.get_layer("embedding").dtype_policy.name == "mixed_bfloat16"
+    loaded = inference.load_model(path, precision="float32")
     assert loaded.get_layer("embedding").dtype_policy.name == "float32"
     np.testing.assert_allclose(loaded(x, training=False), task(x), atol=0.03)
 

@@ -158,7 +158,7 @@ class DejpegServing(export.ServingModule):
     def restore(self, image):
         image = export.check_float_input(image, "image", self.channels)
         h, w = tf.shape(image)[1], tf.shape(image)[2]
-        padded, _ = export.pad_to_multiple(image, image[..., :1])
+        padded, _ = export.pad_to_multiple(image, image[..., :1], self.network.size_multiple)
         out = self.network({"image": padded}, training=False)[:, :h, :w]
         return {"restored": tf.clip_by_value(out, 0.0, 1.0)}
 

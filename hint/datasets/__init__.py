@@ -7,8 +7,9 @@ are float32 [..., H, W, 1] with 1 = hole.
 - `hint.datasets.image_io`: `read_image`, `write_image`, `atomic_write`, `list_images`.
 - `hint.datasets.sources`: `ImageSource` / `image_sources` (train and validation crops from a folder
   or from the photographs bundled with scikit-image), `fixed_crops`, `embedded_images`.
-- `hint.datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / folder / mix, stateless
-  and seeded, inside tf.data) and `evaluation_masks` (fixed masks by hole-ratio bucket).
+- `hint.datasets.masks`: `MaskGenerator` (freeform / wide / rect / center / text / pixels /
+  folder / mix, stateless and seeded, inside tf.data) and `evaluation_masks` (fixed masks by
+  hole-ratio bucket).
 - `hint.datasets.pipelines`: `inpainting_pipeline`, `validation_pipeline`, `evaluation_pipeline`,
   `denoising_pipeline`.
 - `hint.datasets.degradations`: `make_degradation` (gaussian / poisson / salt_pepper / speckle /

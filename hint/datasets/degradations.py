@@ -83,7 +83,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from hint.datasets import _seeds
+from hint.datasets import _seeds, masks
 
 DEGRADATION_KINDS = (
     "gaussian",
@@ -510,7 +510,7 @@ class PixelDropout(Degradation):
 
     def _apply(self, image, seed):
         shape = tf.shape(image[..., :1])
-        mask = tf.cast(tf.random.stateless_uniform(shape, seed) < self.rate, tf.float32)
+        mask = tf.cast(masks.pixel_dropout_mask(seed, shape, self.rate), tf.float32)
         degraded = image * (1.0 - mask) + self.fill * mask
         return degraded, tf.zeros_like(mask), mask
 

@@ -21,6 +21,19 @@ Kinds:
   ratio near 50 % and up to 98 %; these settings give a mean near 30 % and rarely exceed 65 %.
 - ``"rect"``: 1-3 axis-aligned rectangles, each side uniform in [side / 8, side / 2].
 - ``"center"``: the centred box of half the height and half the width (25 % holes; seed unused).
+- ``"text"``: text overlaid on the image, the strokes of the words are the holes, as in the
+  text-inpainting experiment of Deep Image Prior (Ulyanov et al., "Deep Image Prior", CVPR 2018):
+  5-10 lines of lorem-ipsum words, one line per horizontal band of the image at a random height
+  in it, each starting at a random x in [-W/4, W/4) and running off the right edge, in bold
+  DejaVu Sans (bundled with matplotlib) of 16, 20 or 24 px at 256 px (stems 2.8-4.2 px) scaled
+  by min(H, W) / 256; 10 % of the word slots stay blank. The words are rendered with Pillow once,
+  at construction, into a bool atlas (0.7 MB at 256 px; below 256 px rendered at 256 px and
+  shrunk with a box filter); a call only draws words, sizes and positions from the seed and
+  scatters the words' ink pixels. For a seed the mask depends only on the font file and on
+  FreeType's rasteriser, i.e. it may change with a matplotlib or Pillow upgrade.
+- ``"pixels"``: random pixel dropout, each pixel a hole independently with probability ``drop``
+  (default 0.5: Deep Image Prior's reconstruction from half of the pixels). The same pixels as
+  the ``"dropout"`` degradation of `hint.datasets.degradations` for a seed and rate.
 - ``"folder"``: mask images from a folder (any size and format `read_image` reads), binarised
   (> 0 is a hole) and resized with nearest neighbour to the mask size once, at construction, and
   kept bit-packed in memory (H * W / 8 bytes per mask); each call picks one at random and flips it
@@ -29,8 +42,11 @@ Kinds:
 
 Measured hole ratios (400 masks each; the same at 32, 64 and 256 px): freeform mean 0.16
 (5-95 %: 0.04-0.30, max 0.42), wide 0.31 (0.05-0.56, max 0.69), rect 0.18 (0.05-0.34, max 0.43),
-center 0.25, mix with the default weights 0.21 (0.04-0.45, max 0.60). `evaluation_masks` takes
-unions of masks to fill the larger-hole buckets.
+center 0.25, mix with the default weights 0.21 (0.04-0.45, max 0.60). Text at 256 px: 0.14
+(0.09-0.20, max 0.22); at 64 px 0.13 (0.09-0.18, max 0.20); at 32 px, where the lines are 2-4 px
+high and partly vanish when shrunk, 0.09 (0.04-0.14). Pixels with drop 0.5: 0.50 (0.49-0.51 at
+64 px, 0.497-0.503 at 256 px). `evaluation_masks` takes unions of masks to fill the larger-hole
+buckets.
 
 Rasterisation is vectorised: a pixel is a hole when its distance to a stroke segment is at most
 half the brush width, computed for all segments at once on a [segments, H, W] grid; segments that
@@ -45,6 +61,7 @@ Example:
 """
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -53,7 +70,7 @@ import tensorflow as tf
 from hint.datasets import _seeds
 from hint.datasets.image_io import ImageReadError, list_images, read_image
 
-MASK_KINDS = ("freeform", "wide", "rect", "center", "folder", "mix")
+MASK_KINDS = ("freeform", "wide", "rect", "center", "text", "pixels", "folder", "mix")
 """Names accepted by `MaskGenerator(kind=...)`."""
 
 DEFAULT_MIX_WEIGHTS = {"freeform": 0.5, "wide": 0.25, "rect": 0.25}
@@ -258,6 +275,123 @@ def _center(seed, height, width):
     return tf.constant(rows[:, None] & cols[None, :])
 
 
+def pixel_dropout_mask(seed, shape, drop):
+    """Bernoulli pixel dropout: a bool mask, each element True (a hole) with probability ``drop``.
+
+    Shared by ``kind="pixels"`` and the ``"dropout"`` degradation, so both drop the same pixels
+    for a seed.
+
+    Args:
+        seed: [2] int64 seed tensor.
+        shape: Output shape (a list or a 1-D int tensor).
+        drop: Hole probability (a float or a scalar float32 tensor).
+    """
+    return tf.random.stateless_uniform(shape, seed) < drop
+
+
+# --------------------------------------------------------------------------------------------
+# Text masks
+# --------------------------------------------------------------------------------------------
+
+_TEXT_FONT = "DejaVuSans-Bold.ttf"
+# Lorem ipsum with a few capitals and numbers: words of 2-12 letters, some with descenders.
+_TEXT_WORDS = (
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt"
+    " ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation"
+    " ullamco laboris nisi aliquip ex ea commodo consequat. Duis aute irure in voluptate velit"
+    " esse cillum fugiat nulla pariatur. CVPR 2018 photo #42 Copyright"
+).split()
+_TEXT_SIZES = (16, 20, 24)  # font sizes (px) at 256 px: bold stems of 2.8-4.2 px
+_TEXT_LINES = (5, 10)  # lines of text per mask, uniform
+_TEXT_SLOTS = 10  # words per line at most, enough to cross the image at the smallest size
+_TEXT_SKIP = 0.1  # probability that a word slot stays blank, for gaps and ragged lines
+
+
+def _text_atlas(height, width):
+    """Renders the word bank once, at the sizes of an H x W mask.
+
+    Glyphs are rendered with the bold DejaVu Sans bundled with matplotlib, at
+    ``size * min(H, W) / 256`` px. Below 256 px they are rendered at 256 px and shrunk with a box
+    filter, so that a small mask is a shrunk large one (the same line layout and about the same
+    hole ratio down to 64 px) rather than whatever FreeType makes of 4-6 px fonts.
+
+    Returns:
+        (atlas, widths, gaps, line_heights): bool [sizes, words, box_h, box_w] word bitmaps
+        (top-left aligned, one line height per size, zero padded); int32 [sizes, words] word
+        widths; int32 [sizes] space widths; int32 [sizes] line heights.
+    """
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    path = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", _TEXT_FONT)
+    scale = min(height, width) / 256.0
+    render = max(scale, 1.0)
+    shrink = scale / render
+    bitmaps, widths, gaps, line_heights = [], [], [], []
+    for size in _TEXT_SIZES:
+        font = ImageFont.truetype(path, round(size * render))
+        ascent, descent = font.getmetrics()
+        line_height = max(1, round((ascent + descent) * shrink))
+        row = []
+        for word in _TEXT_WORDS:
+            image = Image.new("L", (math.ceil(font.getlength(word)), ascent + descent))
+            ImageDraw.Draw(image).text((0, 0), word, fill=255, font=font)
+            if shrink < 1:
+                image = image.resize(
+                    (max(1, round(image.width * shrink)), line_height), Image.Resampling.BOX
+                )
+            row.append(np.asarray(image) > 127)
+        bitmaps.append(row)
+        widths.append([b.shape[1] for b in row])
+        gaps.append(max(1, round(font.getlength(" ") * shrink)))
+        line_heights.append(line_height)
+    box_h, box_w = max(line_heights), max(max(w) for w in widths)
+    atlas = np.zeros((len(_TEXT_SIZES), len(_TEXT_WORDS), box_h, box_w), bool)
+    for i, row in enumerate(bitmaps):
+        for j, bitmap in enumerate(row):
+            atlas[i, j, : bitmap.shape[0], : bitmap.shape[1]] = bitmap
+    return (
+        atlas,
+        np.array(widths, np.int32),
+        np.array(gaps, np.int32),
+        np.array(line_heights, np.int32),
+    )
+
+
+def _text(seed, atlas, widths, gaps, line_heights, height, width):
+    """Lines of words from the atlas (`_text_atlas`'s tensors) pasted at random (bool [H, W])."""
+    sizes, words = atlas.shape[:2]
+    lines, slots = _TEXT_LINES[1], _TEXT_SLOTS
+    s = _seeds.split(seed, 6)
+    n_lines = _uniform([], s[0], _TEXT_LINES[0], _TEXT_LINES[1] + 1, tf.int32)
+    size = _uniform([lines], s[1], 0, sizes, tf.int32)
+    word = _uniform([lines, slots], s[2], 0, words, tf.int32)
+    # One line per horizontal band of the image, centred anywhere in its band, so that the text
+    # covers the whole height as in Deep Image Prior's example rather than piling up.
+    band = height / tf.cast(n_lines, tf.float32)
+    centre = (tf.range(lines, dtype=tf.float32) + _uniform([lines], s[3], 0.0, 1.0)) * band
+    top = tf.cast(tf.floor(centre), tf.int32) - tf.gather(line_heights, size) // 2
+    start = tf.cast(tf.floor(_uniform([lines], s[4], -0.25 * width, 0.25 * width)), tf.int32)
+    index = tf.stack([tf.broadcast_to(size[:, None], [lines, slots]), word], axis=-1)
+    advance = tf.gather_nd(widths, index) + tf.gather(gaps, size)[:, None]
+    left = start[:, None] + tf.cumsum(advance, axis=1, exclusive=True)
+    drawn = (
+        (tf.range(lines)[:, None] < n_lines)
+        & (_uniform([lines, slots], s[5], 0.0, 1.0) >= _TEXT_SKIP)
+        & (left < width)
+    )
+    # Only the drawn words are pasted: a scatter of their ink pixels, clipped to the image.
+    top = tf.boolean_mask(tf.broadcast_to(top[:, None], [lines, slots]), drawn)
+    left = tf.boolean_mask(left, drawn)
+    ink = tf.cast(tf.where(tf.gather_nd(atlas, tf.boolean_mask(index, drawn))), tf.int32)
+    rows = tf.gather(top, ink[:, 0]) + ink[:, 1]
+    cols = tf.gather(left, ink[:, 0]) + ink[:, 2]
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    points = tf.boolean_mask(tf.stack([rows, cols], axis=-1), inside)
+    hits = tf.scatter_nd(points, tf.ones(tf.shape(points)[:1], tf.int32), [height, width])
+    return hits > 0
+
+
 # --------------------------------------------------------------------------------------------
 # Folder masks
 # --------------------------------------------------------------------------------------------
@@ -331,6 +465,8 @@ class MaskGenerator:
         max_ratio: Optional cap on the hole ratio in (0, 1]: a mask above it is redrawn with a
             derived seed (up to 8 times), then, if still above, cut to a centred box of area
             ``max_ratio``. Defaults to ``None`` (no cap).
+        drop: Hole probability of each pixel for ``"pixels"``, in (0, 1); checked but unused
+            with other kinds. Defaults to ``0.5``.
 
     Example:
 
@@ -338,7 +474,9 @@ class MaskGenerator:
     >>> mask = gen(tf.constant([1, 2], tf.int64))       # [64, 64, 1], 1 = hole
     """
 
-    def __init__(self, kind="freeform", image_size=256, weights=None, folder=None, max_ratio=None):
+    def __init__(
+        self, kind="freeform", image_size=256, weights=None, folder=None, max_ratio=None, drop=0.5
+    ):
         if kind not in MASK_KINDS:
             raise ValueError(f"`kind` must be one of {MASK_KINDS}. Received: kind={kind!r}")
         self.kind = kind
@@ -381,6 +519,9 @@ class MaskGenerator:
                 f"`max_ratio` must be None or a number in (0, 1]. Received: max_ratio={max_ratio!r}"
             )
         self.max_ratio = max_ratio
+        if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 < drop < 1:
+            raise ValueError(f"`drop` must be a number in (0, 1). Received: drop={drop!r}")
+        self.drop = float(drop)
 
         self._packed = None
         if uses_folder:
@@ -389,6 +530,9 @@ class MaskGenerator:
             self._packed = tf.constant(np.packbits(masks, axis=-1))
 
         kinds = [kind] if kind != "mix" else [k for k, w in weights.items() if w > 0]
+        self._text_atlas = None
+        if "text" in kinds:
+            self._text_atlas = tuple(tf.constant(a) for a in _text_atlas(self.height, self.width))
         self._branches = [self._kind_fn(k) for k in kinds]
         if kind == "mix":
             cumulative = np.cumsum([weights[k] for k in kinds], dtype=np.float64)
@@ -404,6 +548,10 @@ class MaskGenerator:
             return lambda seed: _rect(seed, h, w)
         if kind == "center":
             return lambda seed: _center(seed, h, w)
+        if kind == "text":
+            return lambda seed: _text(seed, *self._text_atlas, h, w)
+        if kind == "pixels":
+            return lambda seed: pixel_dropout_mask(seed, [h, w], self.drop)
         return self._folder_mask
 
     def _folder_mask(self, seed):
@@ -456,7 +604,8 @@ class MaskGenerator:
     def __repr__(self):
         return (
             f"MaskGenerator(kind={self.kind!r}, image_size={self.image_size!r}, "
-            f"weights={self.weights!r}, folder={self.folder!r}, max_ratio={self.max_ratio!r})"
+            f"weights={self.weights!r}, folder={self.folder!r}, max_ratio={self.max_ratio!r}, "
+            f"drop={self.drop!r})"
         )
 
 
@@ -497,7 +646,8 @@ def evaluation_masks(
             Defaults to ``((0.0, 0.2), (0.2, 0.4), (0.4, 0.6))``.
         max_candidates: Candidates to try before giving up. Defaults to ``None``
             (``50 * per_bucket * len(buckets)``).
-        **generator_kwargs: ``weights``, ``folder`` or ``max_ratio`` for the generator.
+        **generator_kwargs: ``weights``, ``folder``, ``max_ratio`` or ``drop`` for the
+            generator.
 
     Returns:
         dict {"0-20%": float32 [per_bucket, H, W, 1], "20-40%": ..., ...} in bucket order.

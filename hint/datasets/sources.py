@@ -290,6 +290,9 @@ class ImageSource:
         cache: ``"auto"`` (decode at start-up and keep in memory when under
             `CACHE_LIMIT_BYTES`), ``"memory"`` (always) or ``"none"`` (decode in tf.data).
             Defaults to ``"auto"``.
+        val_size: Side of the validation crops, at least 8: more context than the training
+            crops gives a model's evaluation the images it will be used on. Defaults to
+            ``None``: ``image_size``.
 
     Attributes:
         train_files, val_files: Paths (or ``"skimage.data:<name>"``) of each split, sorted.
@@ -313,8 +316,10 @@ class ImageSource:
         val_crops=None,
         cache="auto",
         color_augment="none",
+        val_size=None,
     ):
         _check_int("image_size", image_size, 8)
+        _check_int("val_size", val_size, 8, allow_none=True)
         if channels not in (1, 3):
             raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels!r}")
         _check_int("val_count", val_count, 0, allow_none=True)
@@ -336,6 +341,7 @@ class ImageSource:
             raise ValueError(f"`cache` must be one of {CACHE_MODES}. Received: cache={cache!r}")
         self.path = None if path is None else os.fspath(path)
         self.image_size = image_size
+        self.val_size = val_size or image_size
         self.channels = channels
         self.seed = seed
         self.flips = flips
@@ -496,7 +502,7 @@ class ImageSource:
         )
 
     def _val_crops(self, position, image):
-        size = self.image_size
+        size = self.val_size
         image = _fit(image, size)
         shape = tf.shape(image)
         extent_h, extent_w = shape[0] - size, shape[1] - size
@@ -550,10 +556,12 @@ def image_sources(path=None, image_size=256, channels=3, val_count=None, seed=0,
         channels: 3 or 1. Defaults to ``3``.
         val_count: Validation images (see `ImageSource`). Defaults to ``None``.
         seed: Integer seed. Defaults to ``0``.
-        **kwargs: ``flips``, ``color_augment``, ``val_crops`` or ``cache`` (see `ImageSource`).
+        **kwargs: ``flips``, ``color_augment``, ``val_crops``, ``cache`` or ``val_size`` (see
+            `ImageSource`).
 
     Returns:
-        ``(train, val)``: an infinite and a finite `tf.data.Dataset` of float32 [S, S, C].
+        ``(train, val)``: an infinite and a finite `tf.data.Dataset` of float32 [S, S, C]
+        (validation: [val_size, val_size, C]).
 
     Example:
 

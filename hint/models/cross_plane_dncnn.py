@@ -5,12 +5,13 @@ import numpy as np
 
 from hint.layers.color_planes import COLOR_SPACES, ColorPlanes
 from hint.layers.cross_plane_mixing import CrossPlaneMixing
+from hint.models.backbone import Backbone
 from hint.models.dncnn import DnCNN, check_trunk_arguments, trunk_conv
 from hint.validation import is_int
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class CrossPlaneDnCNN(keras.Model):
+class CrossPlaneDnCNN(Backbone):
     """A colour denoiser: one gray DnCNN run on the three colour planes, which talk to each other.
 
     The colour image is split into three gray planes, by default those of CBM3D's orthonormal
@@ -209,8 +210,7 @@ class CrossPlaneDnCNN(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "depth": self.depth,
             "filters": self.filters,
             "conditioning": self.conditioning,
@@ -218,7 +218,3 @@ class CrossPlaneDnCNN(keras.Model):
             "mix_every": self.mix_every,
             "mix_rank": self.mix_rank,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

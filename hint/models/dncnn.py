@@ -5,6 +5,7 @@ import numpy as np
 
 from hint.layers.pixel_shuffle import PixelShuffle
 from hint.layers.pixel_unshuffle import PixelUnshuffle
+from hint.models.backbone import Backbone
 from hint.models.presets import preset_arguments
 from hint.validation import is_int
 
@@ -43,7 +44,7 @@ def trunk_conv(units, use_bias, name, dtype=None):
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class DnCNN(keras.Model):
+class DnCNN(Backbone):
     """DnCNN denoiser as a functional Keras model.
 
     A plain stack of 3x3 convolutions, all with `filters` channels and "same" zero padding:
@@ -303,10 +304,13 @@ class DnCNN(keras.Model):
         """
         return cls(**preset_arguments(cls, preset, **kwargs))
 
+    @classmethod
+    def multiple_for(cls, downsample="none", **args) -> int:
+        return UNSHUFFLE_FACTOR if downsample == "pixel_unshuffle" else 1
+
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "depth": self.depth,
             "filters": self.filters,
             "image_channels": self.image_channels,
@@ -315,7 +319,3 @@ class DnCNN(keras.Model):
             "prediction": self.prediction,
             "batch_norm": self.batch_norm,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -11,6 +11,7 @@ from hint.layers import (
     SandwichBlock,
 )
 from hint.layers.sandwich_block import LAYER_NORM_TYPES
+from hint.models.backbone import Backbone
 from hint.models.presets import check_spatial_multiple, preset_arguments
 from hint.validation import is_int
 
@@ -20,7 +21,7 @@ SIZE_MULTIPLE = 16
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class HINTBackbone(keras.Model):
+class HINTBackbone(Backbone):
     """HINT inpainting generator as a functional Keras model.
 
     The official PyTorch `HINT` network: a gated embedding of the masked image
@@ -82,6 +83,8 @@ class HINTBackbone(keras.Model):
     - [Chen et al., 2024. HINT: High-quality INpainting Transformer with
       Mask-Aware Encoding and Enhanced Attention](https://arxiv.org/abs/2402.14185)
     """
+
+    SIZE_MULTIPLE = SIZE_MULTIPLE
 
     COMPONENTS = (
         "embedding",
@@ -297,8 +300,7 @@ class HINTBackbone(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "dim": self.dim,
             "num_blocks": list(self.num_blocks),
             "num_heads": list(self.num_heads),
@@ -308,7 +310,3 @@ class HINTBackbone(keras.Model):
             "image_channels": self.image_channels,
             "remat": self.remat,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

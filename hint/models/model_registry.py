@@ -17,6 +17,7 @@ import keras
 
 from hint import config as config_lib
 from hint.models import presets
+from hint.models.backbone import Backbone
 
 # The `model` section's own keys; the others are the class's constructor arguments.
 MODEL_FIELDS = {f.name for f in dataclasses.fields(config_lib.ModelConfig)} - {"args"}
@@ -110,6 +111,19 @@ def resolve_model_args(cfg, raw_model: dict, source: str, marks: dict) -> None:
                 )
         args[key] = value
     cfg.model.args = args
+    _check_sizes(cfg, cls)
+
+
+def _check_sizes(cfg, cls) -> None:
+    """Crop sizes must be multiples of the network's size multiple (`Backbone.multiple_for`)."""
+    multiple = cls.multiple_for(**cfg.model.args) if issubclass(cls, Backbone) else 1
+    for key in ("image_size", "val_size"):
+        size = getattr(cfg.data, key)
+        if size is not None and size % multiple:
+            raise config_lib.ConfigError(
+                f"'data.{key}' must be a multiple of {multiple} for {cfg.model.type} (the "
+                f"network's size multiple). Received: data.{key}={size}"
+            )
 
 
 config_lib.register_model_resolver(resolve_model_args)

@@ -2,6 +2,7 @@
 
 import keras
 
+from hint.models.backbone import Backbone
 from hint.models.presets import check_spatial_multiple
 from hint.validation import is_int
 
@@ -10,7 +11,7 @@ MAX_DEPTH = 6
 
 
 @keras.saving.register_keras_serializable(package="hint")
-class TunableCNN(keras.Model):
+class TunableCNN(Backbone):
     """Convolutional encoder-decoder for image restoration, sized by a few hyperparameters.
 
     The baseline the HINT thesis tuned with Keras Tuner (filters, kernel size, activation,
@@ -130,14 +131,19 @@ class TunableCNN(keras.Model):
         self.bottleneck = bottleneck
         self.image_channels = image_channels
 
+    @classmethod
+    def multiple_for(cls, depth=3, **args) -> int:
+        return 2**depth  # one 2x pooling per level
+
     def call(self, inputs, training=None, mask=None, **kwargs):
-        inputs = check_spatial_multiple(f"TunableCNN(depth={self.depth})", inputs, 2**self.depth)
+        inputs = check_spatial_multiple(
+            f"TunableCNN(depth={self.depth})", inputs, self.size_multiple
+        )
         return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
+            **super().get_config(),
             "filters": self.filters,
             "kernel_size": self.kernel_size,
             "activation": self.activation,
@@ -145,7 +151,3 @@ class TunableCNN(keras.Model):
             "bottleneck": self.bottleneck,
             "image_channels": self.image_channels,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)

@@ -41,6 +41,7 @@ def clean_sources(cfg: config_lib.Config) -> tuple[tf.data.Dataset, tf.data.Data
             flips=d.flips,
             color_augment=d.color_augment,
             seed=cfg.run.seed,
+            val_size=None if d.val_path is not None else d.val_size,
         )
     except (ValueError, image_io.ImageReadError) as e:
         # An empty or unreadable folder is the user's to fix, before any training starts.
@@ -52,8 +53,6 @@ def clean_sources(cfg: config_lib.Config) -> tuple[tf.data.Dataset, tf.data.Data
         if d.color_augment == "gray_channel":
             crops = sources.gray_channels(crops)
         val_clean = tf.data.Dataset.from_tensor_slices(crops)
-    elif d.val_size is not None and d.val_size != d.image_size:
-        raise TrainingError("data.val_size needs data.val_path (a separate validation folder).")
     return train_clean, val_clean
 
 
@@ -136,9 +135,10 @@ def init_from(generator: keras.Model, path: str) -> None:
     from hint.inference import load_model
     from hint.models import CrossPlaneDnCNN, DnCNN
 
-    source = load_model(path)
+    source = load_model(path, precision="float32")  # only its weights are used
     if isinstance(generator, CrossPlaneDnCNN) and isinstance(source, DnCNN | CrossPlaneDnCNN):
         load = generator.load_gray if isinstance(source, DnCNN) else generator.load_cross_plane
+        _inherit_inference_defaults(generator, source)
         try:
             load(source)
         except ValueError as e:
@@ -151,6 +151,7 @@ def init_from(generator: keras.Model, path: str) -> None:
         and source.depth <= generator.depth
     ):
         source = source.deepened(generator.depth)  # folded, and deepened if shallower
+    _inherit_inference_defaults(generator, source)
     try:
         generator.set_weights(source.get_weights())
     except ValueError as e:
@@ -158,6 +159,14 @@ def init_from(generator: keras.Model, path: str) -> None:
             f"model.init_from={path}: its generator does not match this model's architecture "
             f"({e}). Use the same model preset/arguments as the source run."
         ) from None
+
+
+def _inherit_inference_defaults(generator: keras.Model, source: keras.Model) -> None:
+    # The network starts as the source and is run like it (e.g. the shipped inpainter's
+    # working size), unless the task's own defaults are all it had.
+    inherited = getattr(source, "inference_defaults", None)
+    if inherited and hasattr(generator, "inference_defaults"):
+        generator.inference_defaults = {**generator.inference_defaults, **inherited}
 
 
 def freeze(model: keras.Model, patterns: list[str]) -> list[str]:

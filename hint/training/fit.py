@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from hint import config as config_lib
 from hint.inference import MODEL_FILE
+from hint.task_plugin import get_task
 from hint.training.building import build_datasets, build_task
 from hint.training.errors import TrainingError
 from hint.training.run_dir import (
@@ -45,6 +46,11 @@ def fit_task(
     train_ds, val_ds = (shard_by_example(ds) for ds in build_datasets(cfg))
     with strategy.scope():
         task = build_task(cfg)
+    network = task.backbone
+    if hasattr(network, "inference_defaults"):
+        # Saved with the network; those it took from a source network (init_from) win.
+        defaults = get_task(cfg.task).inference_defaults(cfg)
+        network.inference_defaults = {**defaults, **network.inference_defaults}
     is_chief, worker = worker_role(strategy)
     if worker is not None:
         replicas = strategy.num_replicas_in_sync

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from hint.datasets import _seeds
+from hint.datasets.degradations import PixelDropout
 from hint.datasets.image_io import write_image
 from hint.datasets.masks import MaskGenerator, evaluation_masks, hole_ratio
 
@@ -79,6 +80,55 @@ def test_center_is_a_fixed_quarter():
     np.testing.assert_array_equal(mask, expected)
 
 
+def _neighboured(mask):
+    """Fraction of the holes of a [H, W] mask with a hole among their 4 neighbours."""
+    padded = np.pad(mask > 0, 1)
+    near = padded[:-2, 1:-1] | padded[2:, 1:-1] | padded[1:-1, :-2] | padded[1:-1, 2:]
+    return (near & (mask > 0)).sum() / max(1, (mask > 0).sum())
+
+
+def test_text_masks_are_lines_of_strokes():
+    generator = MaskGenerator("text", 64)
+    ds = _masks_dataset(generator, 16, seed=0).concatenate(_masks_dataset(generator, 16, seed=1))
+    masks, other = (b.numpy() for b in ds)
+    assert masks.shape == (16, 64, 64, 1) and masks.dtype == np.float32
+    assert set(np.unique(masks)) <= {0.0, 1.0}
+    ratios = hole_ratio(masks)
+    assert ratios.min() >= 0.03 and ratios.max() <= 0.3, ratios
+    assert 0.08 <= ratios.mean() <= 0.2, ratios.mean()
+    np.testing.assert_array_equal(masks, next(iter(ds)).numpy())
+    assert all(not np.array_equal(a, b) for a, b in zip(masks, other, strict=True))
+    # Strokes, not scattered pixels: over 90 % of the holes touch another hole (measured), where
+    # independent pixels at this ratio would give 1 - 0.86^4 = 45 %; and the holes lie in lines
+    # with empty rows between them.
+    for mask in masks[..., 0]:
+        assert _neighboured(mask) >= 0.8
+        assert (mask.sum(axis=1) == 0).mean() >= 0.1
+
+
+def test_pixel_masks_follow_drop_and_match_the_dropout_degradation():
+    generator = MaskGenerator("pixels", 64)
+    masks = _masks(generator, 8).numpy()
+    assert masks.shape == (8, 64, 64, 1) and set(np.unique(masks)) <= {0.0, 1.0}
+    assert np.all(np.abs(hole_ratio(masks) - 0.5) <= 0.05), hole_ratio(masks)
+    assert sum(not np.array_equal(a, b) for a, b in zip(masks, masks[1:], strict=False)) == 7
+    sparse = MaskGenerator("pixels", 64, drop=0.2)([1, 2]).numpy()
+    assert abs(sparse.mean() - 0.2) <= 0.05
+    np.testing.assert_array_equal(sparse, MaskGenerator("pixels", 64, drop=0.2)([1, 2]))
+    # One implementation: the degradation drops the same pixels for a seed and rate.
+    _, _, dropped = PixelDropout(rate=0.2)(tf.zeros([64, 64, 3]), [1, 2])
+    np.testing.assert_array_equal(dropped.numpy(), sparse)
+
+
+def test_mix_of_text_and_pixels():
+    generator = MaskGenerator("mix", SIZE, weights={"text": 1, "pixels": 1}, drop=0.6)
+    masks = _masks(generator, 40).numpy()
+    assert set(np.unique(masks)) <= {0.0, 1.0}
+    # The two kinds apart: pixel masks have ~60 % holes, text masks at most ~20 %.
+    pixels = hole_ratio(masks) > 0.4
+    assert 0.25 <= pixels.mean() <= 0.75, hole_ratio(masks)
+
+
 def test_max_ratio_caps_hole_ratio():
     masks = _masks(MaskGenerator("wide", SIZE, max_ratio=0.15), 16).numpy()
     assert hole_ratio(masks).max() <= 0.15
@@ -133,6 +183,9 @@ def test_folder_masks_resized_binarised_and_flipped(tmp_path):
         ({"kind": "folder"}, "Received: folder=None"),
         ({"kind": "mix", "weights": {"folder": 1}}, "Received: folder=None"),
         ({"max_ratio": 1.5}, "Received: max_ratio=1.5"),
+        ({"kind": "pixels", "drop": 1.5}, "Received: drop=1.5"),
+        ({"kind": "pixels", "drop": 0}, "Received: drop=0"),
+        ({"drop": True}, "Received: drop=True"),
     ],
 )
 def test_argument_validation(kwargs, message):

@@ -22,19 +22,20 @@ def _load(path, *overrides):
 def test_repo_default_space_parses_and_round_trips_through_keras_tuner():
     cfg, raw, space = _load(os.path.join(REPO, "config.yaml"))
     assert cfg.tune.trials == 20 and cfg.tune.algorithm == "random"
-    assert "model.num_heads" in space.keys and "data.flips" in space.keys
-    heads = next(p for p in space if p.key == "model.num_heads")
-    assert heads.encoded  # lists go through hp.Choice as JSON strings
+    assert "model.freeze" in space.keys and "data.flips" in space.keys
+    freeze = next(p for p in space if p.key == "model.freeze")
+    assert freeze.encoded  # lists go through hp.Choice as JSON strings
     hp = keras_tuner.HyperParameters()
     space.declare(hp)
-    assert hp.values["model.num_heads"] == "[1, 1, 1, 1]"
+    assert hp.values["model.freeze"] == "[]"
     values = space.values({**hp.values, "tuner/epochs": 3})
-    assert values["model.num_heads"] == [1, 1, 1, 1]
+    assert values["model.freeze"] == []
     assert "tuner/epochs" not in values
     # Every trial config is a full, valid config with the trial-only settings.
     hypermodel = HintHyperModel(raw, space)
     trial = hypermodel.trial_config(hp.values)
-    assert trial.data.image_size == 32 and trial.model.args["num_blocks"] == [1, 1, 1, 1]
+    assert trial.data.image_size == 64 and trial.data.val_size is None
+    assert trial.model.init_from == "pretrained"  # trials fine-tune the shipped model too
     assert trial.train.epochs == cfg.tune.epochs
 
 

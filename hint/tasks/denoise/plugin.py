@@ -101,7 +101,7 @@ class DenoisePlugin(TaskPlugin):
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, network, cfg, out_dir, data=None, verbose=True):
+    def evaluate(self, network, cfg, out_dir, data=None, verbose=True, references=None):
         # Denoisers are measured on whole images (the benchmark convention) when a folder is
         # given or the run validated on a separate folder; otherwise on the validation crops.
         folder = data if data is not None else cfg.data.val_path
@@ -113,11 +113,15 @@ class DenoisePlugin(TaskPlugin):
         else:
             images = evaluation.evaluation_images(cfg, None)
         sigmas, seed, clip = cfg.denoise.sigmas, cfg.eval.seed, cfg.denoise.noise.clip
-        per_image = evaluation.evaluate_denoising(
-            network, images, sigmas, seed=seed, clip=clip, progress=verbose
-        )
+        rows = []
+        # The same noisy images for every network: the noise depends on the seed only.
+        for label, net in {evaluation.THIS_RUN: network, **(references or {})}.items():
+            per_image = evaluation.evaluate_denoising(
+                net, images, sigmas, seed=seed, clip=clip, progress=verbose
+            )
+            rows += [{"method": label, **r} for r in evaluation.summary_table(per_image)]
         self._figure(network, images, sigmas, seed, clip, os.path.join(out_dir, "samples.png"))
-        return evaluation.summary_table(per_image)
+        return rows
 
     def _figure(self, network, images, sigmas, seed, clip, path, crop=96, rows=3):
         """noisy | denoised | clean crops at the middle evaluation sigma."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from hint.classical import CLASSICAL_METHODS
 from hint.config import ConfigError, check_choice, check_positive
 from hint.datasets.masks import MASK_KINDS
 from hint.losses import ADVERSARIAL_KINDS
@@ -19,6 +20,7 @@ class MaskConfig:
         default_factory=lambda: {"freeform": 0.5, "wide": 0.25, "rect": 0.25}
     )
     folder: str | None = None
+    drop: float = 0.5  # hole probability of each pixel for kind: pixels
 
 
 @dataclass
@@ -53,6 +55,9 @@ class InpaintConfig:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     # Evaluation: masks per hole-ratio bucket (0-20 %, 20-40 %, 40-60 %).
     per_bucket: int = 8
+    # Classical methods evaluated beside the network (`hint.classical`); the OpenCV ones are
+    # left out, with a note, where OpenCV is not installed.
+    baselines: list[str] = field(default_factory=lambda: ["biharmonic", "telea"])
 
 
 # Where these keys were before they had a section of their own (hint 0.1).
@@ -80,6 +85,10 @@ def validate(section: InpaintConfig) -> None:
             "'inpaint.mask.weights' must have a positive weight when inpaint.mask.kind=mix. "
             f"Received: inpaint.mask.weights={m.weights}"
         )
+    if not 0 < m.drop < 1:
+        raise ConfigError(
+            f"'inpaint.mask.drop' must be in (0, 1). Received: inpaint.mask.drop={m.drop!r}"
+        )
     uses_folder = m.kind == "folder" or (m.kind == "mix" and m.weights.get("folder", 0) > 0)
     if uses_folder and (not m.folder or not os.path.isdir(m.folder)):
         raise ConfigError(
@@ -92,3 +101,5 @@ def validate(section: InpaintConfig) -> None:
     check_choice(loss.gan, ADVERSARIAL_KINDS, "inpaint.loss.gan")
     check_positive(section.discriminator.filters, "inpaint.discriminator.filters")
     check_positive(section.per_bucket, "inpaint.per_bucket")
+    for name in section.baselines:
+        check_choice(name, CLASSICAL_METHODS, "inpaint.baselines entry")

@@ -52,6 +52,7 @@ class InpaintPlugin(TaskPlugin):
             image_size=image_size or cfg.data.image_size,
             weights=m.weights,
             folder=m.folder,
+            drop=m.drop,
         )
 
     def make_data(self, cfg):
@@ -62,17 +63,9 @@ class InpaintPlugin(TaskPlugin):
             train_clean, mask_gen, d.batch_size, seed=cfg.run.seed, training=True
         )
         # Validation crops may be larger than training crops (data.val_size): masks of theirs.
-        val_masks = self.mask_generator(cfg, d.val_size) if d.val_path is not None else mask_gen
+        val_masks = self.mask_generator(cfg, d.val_size) if d.val_size else mask_gen
         val = pipelines.validation_pipeline(val_clean, val_masks, d.batch_size, seed=cfg.eval.seed)
         return train, val
-
-    def default_max_side(self, run_dir: str | None = None) -> int:
-        """The working size `inpaint` uses: the shipped model's own, or 512 for a run's model."""
-        from hint import pretrained
-
-        if run_dir is None:
-            return pretrained.PRETRAINED[self.shipped_model(3)].max_side or RUN_MAX_SIDE
-        return RUN_MAX_SIDE
 
     def critics(self, cfg) -> dict:
         """The SN-PatchGAN discriminator, or nothing without an adversarial loss."""
@@ -86,19 +79,33 @@ class InpaintPlugin(TaskPlugin):
             )
         }
 
-    def load_discriminator(self, run_dir: str):
-        """A run's last discriminator (`checkpoints/discriminator.weights.h5`), or None.
+    def load_discriminator(self, cfg, source: str):
+        """The discriminator `source` was trained with, as this run's, or None.
 
         Args:
-            run_dir: A run directory (anything else, e.g. a `.keras` file, gives None).
+            cfg: This run's config (its `inpaint.discriminator` must match the source's).
+            source: A run directory (its last `checkpoints/discriminator.weights.h5`) or a
+                shipped network's file (`hint.pretrained.discriminator_path`); anything else
+                gives None.
         """
-        path = os.path.join(run_dir, "checkpoints", training.DISCRIMINATOR_FILE)
-        if not (os.path.isdir(run_dir) and os.path.isfile(path)):
+        from hint import pretrained
+
+        discriminator = self.critics(cfg).get("discriminator")
+        path = os.path.join(source, "checkpoints", training.DISCRIMINATOR_FILE)
+        if not os.path.isdir(source):
+            shipped = self.shipped_model(cfg.data.channels)
+            is_shipped = os.path.abspath(source) == os.path.abspath(pretrained.path(shipped))
+            path = pretrained.discriminator_path(shipped) if is_shipped else None
+        if discriminator is None or path is None or not os.path.isfile(path):
             return None
-        discriminator = self.critics(training.load_run_config(run_dir)).get("discriminator")
-        if discriminator is None:
-            return None
-        discriminator.load_weights(path)
+        try:
+            discriminator.load_weights(path)
+        except ValueError as e:
+            raise training.TrainingError(
+                f"model.init_from: the discriminator in {path} does not match "
+                f"inpaint.discriminator ({e}). Use the source's discriminator settings, or "
+                "inpaint.loss.adversarial=0."
+            ) from None
         return discriminator
 
     def build_model(self, cfg):
@@ -117,8 +124,8 @@ class InpaintPlugin(TaskPlugin):
         if cfg.model.init_from:
             source = training.init_source(cfg)
             training.init_from(generator, source)
-            # "HINT Initial": a source run's discriminator comes along when this run has one.
-            donor = self.load_discriminator(source) if discriminator is not None else None
+            # "HINT Initial": the source's discriminator comes along when this run has one.
+            donor = self.load_discriminator(cfg, source) if discriminator is not None else None
             if donor is not None:
                 discriminator.set_weights(donor.get_weights())
         training.freeze(generator, cfg.model.freeze)
@@ -160,14 +167,56 @@ class InpaintPlugin(TaskPlugin):
 
     # ------------------------------------------------------------------ evaluation
 
-    def evaluate(self, network, cfg, out_dir, data=None, verbose=True):
+    def evaluate(self, network, cfg, out_dir, data=None, verbose=True, references=None):
+        """Metrics per hole-ratio bucket of the network run as `inpaint` runs it.
+
+        The networks of `references` and the classical methods of `inpaint.baselines` get the
+        same images and masks; their rows carry their `method`, and `out_dir/comparison.png`
+        shows a few examples of every method side by side.
+        """
+        from hint import classical
+
         images = evaluation.evaluation_images(cfg, data)
         # The crops' size: data.val_size when the run validated on a separate folder.
         eval_masks = masks.evaluation_masks(
             images.shape[1], per_bucket=cfg.inpaint.per_bucket, seed=cfg.eval.seed
         )
-        per_image = evaluation.evaluate_inpainting(network, images, eval_masks, progress=verbose)
-        return evaluation.summary_table(per_image)
+        methods = {evaluation.THIS_RUN: self._as_method(network)}
+        methods |= {label: self._as_method(ref) for label, ref in (references or {}).items()}
+        for name in cfg.inpaint.baselines:
+            if name in classical.available_methods():
+                methods[classical.TITLES[name]] = classical.classical_inpainter(name)
+            elif verbose:
+                print(f"Note: inpaint.baselines: {name!r} needs OpenCV, which is not installed.")
+        per_method, examples = evaluation.evaluate_inpainting(
+            methods,
+            images,
+            eval_masks,
+            progress=verbose,
+            examples=cfg.eval.samples if len(methods) > 1 else 0,
+        )
+        if examples:
+            from hint import plots
+
+            plots.sample_grid(
+                examples,
+                os.path.join(out_dir, "comparison.png"),
+                titles=("masked input", "mask", *methods, "ground truth"),
+            )
+        rows = []
+        for label, per_image in per_method.items():
+            rows += [{"method": label, **r} for r in evaluation.summary_table(per_image)]
+        return rows
+
+    def _options(self, network) -> dict:
+        """The inference options of `network`: its saved defaults over the task's."""
+        saved = getattr(network, "inference_defaults", None) or {}
+        return {**self.inference_defaults(None), **saved}
+
+    def _as_method(self, network):
+        """`(masked image, mask) -> output` of `network` under its saved inference defaults."""
+        options = self._options(network)
+        return lambda image, mask: self.restore(network, image, mask, **options)
 
     # ------------------------------------------------------------------ inference
 
@@ -189,6 +238,15 @@ class InpaintPlugin(TaskPlugin):
             image = image[..., None]
         return inference.inpaint_array(network, image, mask, max_side, blend, ensemble, color_space)
 
+    def inference_defaults(self, cfg) -> dict:
+        # Plane by plane with Poisson blending: the measured best for every inpainter trained
+        # here (docs/inpainting.md); a network trained on single channels expects it.
+        return {
+            "max_side": RUN_MAX_SIDE,
+            "blend": "poisson",
+            "color_space": config_lib.INPAINT_COLOR_SPACE,
+        }
+
     def accepts(self, network) -> bool:
         return {t.name for t in getattr(network, "inputs", None) or []} == {"image", "mask"}
 
@@ -204,28 +262,29 @@ class InpaintPlugin(TaskPlugin):
             type=int,
             metavar="N",
             help="largest side the network runs at; larger images are filled hole by hole in "
-            "downscaled windows (default: 256 for the shipped model, 512 for a run)",
+            "downscaled windows (default: the model's own: 256 for the shipped model, 512 for a "
+            "run)",
         )
         parser.add_argument(
             "--blend",
             choices=config_lib.BLENDS,
-            default="poisson",
             help="poisson: blend the fill in seamlessly (Poisson image editing; +0.4-0.8 dB "
-            "measured); none: paste the network's fill as it is",
+            "measured); none: paste the network's fill as it is (default: the model's own, "
+            "poisson for the shipped model and runs)",
         )
         parser.add_argument(
             "--ensemble",
             choices=config_lib.ENSEMBLES,
-            default="none",
-            help="dihedral: average 8 rotated/flipped passes (+0.07-0.16 dB measured, 8x the time)",
+            help="dihedral: average 8 rotated/flipped passes (+0.07-0.16 dB measured, 8x the "
+            "time; default: none)",
         )
         parser.add_argument(
             "--color-space",
             choices=config_lib.INPAINT_COLOR_SPACES,
-            default=config_lib.INPAINT_COLOR_SPACE,
-            help="how colour images go through the network: rgb (default) or opponent run the "
-            "three planes as gray images (+0.5-1.2 dB measured on saturated photos, 3x the "
-            "time); joint runs R, G, B together",
+            help="how colour images go through the network: rgb or opponent run the three "
+            "planes as gray images (+0.5-1.2 dB measured on saturated photos, 3x the time); "
+            "joint runs R, G, B together (default: the model's own, rgb for the shipped model "
+            "and runs)",
         )
         inference.add_precision_argument(parser)
 
@@ -250,23 +309,32 @@ class InpaintPlugin(TaskPlugin):
         out,
         max_side=None,
         precision="auto",
-        blend="poisson",
-        ensemble="none",
-        color_space=config_lib.INPAINT_COLOR_SPACE,
+        blend=None,
+        ensemble=None,
+        color_space=None,
     ) -> list[str]:
         """`python main.py inpaint`: fills a file or folders with a run's or the shipped network.
 
-        `max_side` is the largest side the network runs at (`inference.inpaint_array`); by
-        default the shipped model's measured best working size, or 512 for a run's model.
-        `precision` is the one the network computes in (`hint.precision.resolve_precision`: `"auto"`
-        is bfloat16 on CPUs that compute it natively). `blend` is how the fill is pasted in:
-        `"poisson"` (seamless) or `"none"`; `ensemble="dihedral"` averages eight rotated /
-        flipped passes; `color_space` is how colour images go through the network (`"joint"`,
-        or plane by plane: `"rgb"`, the default, or `"opponent"`).
+        `max_side` is the largest side the network runs at (`inference.inpaint_array`);
+        `blend` is how the fill is pasted in: `"poisson"` (seamless) or `"none"`;
+        `ensemble="dihedral"` averages eight rotated / flipped passes; `color_space` is how
+        colour images go through the network (`"joint"`, or plane by plane: `"rgb"` or
+        `"opponent"`). Each option left at None takes the network's saved inference defaults
+        (`Backbone.inference_defaults`: the shipped model's are `max_side=256`, `blend="poisson"`,
+        `color_space="rgb"`), else `restore`'s. `precision` is the one the network computes in
+        (`hint.precision.resolve_precision`: `"auto"` is bfloat16 on CPUs that compute it
+        natively).
         """
         from hint import pretrained, restorer
 
-        inference.check_inpaint_options(blend, ensemble, color_space)
+        given = {
+            "max_side": max_side,
+            "blend": blend,
+            "ensemble": ensemble,
+            "color_space": color_space,
+        }
+        given = {k: v for k, v in given.items() if v is not None}
+        inference.check_inpaint_options(**{k: v for k, v in given.items() if k != "max_side"})
         precision = inference.announce_precision(precision)
         source = run_dir
         if run_dir is None:
@@ -278,18 +346,8 @@ class InpaintPlugin(TaskPlugin):
             raise inference.InferenceError(
                 f"{source} is a {model.task.name} model, not an inpainting one."
             )
-        generator = model.network
-        max_side = max_side or model.defaults.get("max_side", RUN_MAX_SIDE)
-        outs = inference.inpaint_paths(
-            generator,
-            image,
-            mask,
-            out,
-            max_side=max_side,
-            blend=blend,
-            ensemble=ensemble,
-            color_space=color_space,
-        )
+        options = model.options(**given)
+        outs = inference.inpaint_paths(model.network, image, mask, out, **options)
         where = outs[0] if len(outs) == 1 else f"{len(outs)} images in {out}"
         print(f"Inpainted: {where}")
         return outs
@@ -297,17 +355,18 @@ class InpaintPlugin(TaskPlugin):
     # ------------------------------------------------------------------ serving
 
     serving_note = (
-        "Note: the served graph runs R, G and B together and pastes the fill without Poisson "
-        "blending; `inpaint` by default runs the planes one by one and blends. Measured with "
-        "the shipped model on the inpainting benchmark (McMaster 256 px crops, holes 0-20 / "
-        "20-40 / 40-60 %): `inpaint` 30.24 / 21.86 / 18.98 dB; R, G, B together 29.23 / 21.31 "
-        "/ 18.65 dB; no blending 30.09 / 21.75 / 18.92 dB (docs/serving.md)."
+        "Note: the served graph runs the network as `inpaint` does under this model's defaults "
+        "(colour planes, Poisson blending), on the whole image: images larger than the model's "
+        "max_side, which `inpaint` fills window by window, and --ensemble are not served."
     )
 
     def serving_module(self, network):
         from hint.export import InpaintingServing
 
-        return InpaintingServing(network)
+        options = self._options(network)
+        return InpaintingServing(
+            network, color_space=options["color_space"], blend=options["blend"]
+        )
 
     # ------------------------------------------------------------------ shipped model, card
 
