@@ -214,3 +214,50 @@ def bar_chart(table, out_path, metric, title=None, dpi=100):
     ax.set_title(title if title is not None else f"{metric} per bucket")
     ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, out_path, dpi)
+
+
+def plot_fit_curve(history, backtracks=(), out_path="curve.png", dpi=100):
+    """The curves of a per-image fit (Deep Image Prior): loss and PSNR per iteration.
+
+    Args:
+        history: Dict of per-iteration lists: `loss`, `psnr` (against the degraded image) and
+            optionally `psnr_clean` / `psnr_clean_ema` (against a clean reference).
+        backtracks: Iterations at which the fit went back to an earlier state, marked as
+            vertical lines.
+        out_path: Destination PNG.
+        dpi: Resolution. Defaults to `100`.
+
+    Returns:
+        `out_path`.
+    """
+    loss = history.get("loss") or []
+    if not loss:
+        raise ValueError("`history` has no `loss` values. Received: history with no iterations")
+    x = np.arange(1, len(loss) + 1)
+    fig = Figure(figsize=(10.0, 3.6), layout="constrained")
+    panels = (
+        ("loss (MSE on the known pixels)", [("loss", "loss")]),
+        (
+            "PSNR (dB)",
+            [
+                ("psnr", "output vs degraded"),
+                ("psnr_clean", "output vs clean"),
+                ("psnr_clean_ema", "moving average vs clean"),
+            ],
+        ),
+    )
+    for index, (title, curves) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, index + 1)
+        for key, label in curves:
+            ys = np.asarray(history.get(key) or [], float)
+            if len(ys):
+                ax.plot(x[: len(ys)], np.where(np.isfinite(ys), ys, np.nan), label=label)
+        if index == 0 and min(loss) > 0:
+            ax.set_yscale("log")
+        for i, b in enumerate(backtracks):
+            ax.axvline(b + 1, color="red", alpha=0.4, lw=0.8, label="backtrack" if i == 0 else None)
+        ax.set_title(title)
+        ax.set_xlabel("iteration")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    return _save(fig, out_path, dpi)

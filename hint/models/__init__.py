@@ -1,6 +1,7 @@
 """Keras models of HINT: the generator backbone, the discriminator and named presets."""
 
 from hint.models.cross_plane_dncnn import CrossPlaneDnCNN
+from hint.models.dip_skip import DIPSkip, meshgrid_code, noise_code
 from hint.models.dncnn import DnCNN
 from hint.models.hint_backbone import HINTBackbone
 from hint.models.model_registry import model_class, registered_models
@@ -10,13 +11,16 @@ from hint.models.tunable_cnn import TunableCNN
 
 __all__ = [
     "CrossPlaneDnCNN",
+    "DIPSkip",
     "DnCNN",
     "HINTBackbone",
     "PRESETS",
     "PatchDiscriminator",
     "TunableCNN",
     "get_preset",
+    "meshgrid_code",
     "model_class",
+    "noise_code",
     "preset_names",
     "registered_models",
 ]

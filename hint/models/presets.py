@@ -78,6 +78,51 @@ PRESETS = {
         "conditioning": "none",
         "downsample": "none",
     },
+    # Deep Image Prior's `skip` networks (Ulyanov et al., CVPR 2018), five scales, filter sizes
+    # 3 / 3 / 1, 1x1 up-convolutions and LeakyReLU 0.2 (the `DIPSkip` defaults). The code `z` is
+    # not part of a preset: `input_channels` is its depth (32 for uniform noise, 2 for a
+    # meshgrid), and the restoration loop makes it (`noise_code` / `meshgrid_code`).
+    # denoising.ipynb (F16, noise code): 2,217,831 trainable parameters.
+    "dip_denoise": {
+        "type": "DIPSkip",
+        "input_channels": 32,
+        "output_channels": 3,
+        "channels_down": (128,) * 5,
+        "channels_up": (128,) * 5,
+        "channels_skip": (4,) * 5,
+        "upsample": "bilinear",
+    },
+    # inpainting.ipynb, text inpainting (kate.png, noise code): 3,002,627 parameters.
+    "dip_text": {
+        "type": "DIPSkip",
+        "input_channels": 32,
+        "output_channels": 3,
+        "channels_down": (128,) * 5,
+        "channels_up": (128,) * 5,
+        "channels_skip": (128,) * 5,
+        "upsample": "nearest",
+    },
+    # inpainting.ipynb, hole filling (vase.png, meshgrid code, no skips): 2,157,955 parameters.
+    "dip_holes": {
+        "type": "DIPSkip",
+        "input_channels": 2,
+        "output_channels": 3,
+        "channels_down": (128,) * 5,
+        "channels_up": (128,) * 5,
+        "channels_skip": (0,) * 5,
+        "upsample": "nearest",
+    },
+    # restoration.ipynb, 50 % of the pixels kept (grey barbara.png, noise code): 2,217,573
+    # parameters.
+    "dip_pixels": {
+        "type": "DIPSkip",
+        "input_channels": 32,
+        "output_channels": 1,
+        "channels_down": (128,) * 5,
+        "channels_up": (128,) * 5,
+        "channels_skip": (4,) * 5,
+        "upsample": "bilinear",
+    },
 }
 
 

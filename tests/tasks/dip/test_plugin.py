@@ -1,0 +1,111 @@
+"""`python main.py dip`: the jobs, their outputs, bad input and resuming."""
+
+import os
+
+import numpy as np
+import pytest
+
+from hint import cli
+from hint.config import load_config
+from hint.datasets import image_io
+from hint.task_plugin import get_task
+from hint.tasks.dip import dip_config
+
+# The official networks on 32 x 40 images (padded to 64 x 64, their smallest size) for a few
+# iterations: each fitting test takes 10-35 s (tracing), so they are marked slow.
+FEW = ["--iterations", "3", "--set", "dip.checkpoint_every=2"]
+
+
+@pytest.fixture()
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(size=(32, 40, 3)).astype(np.float32)
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1)
+    mask = np.zeros((32, 40, 1), np.float32)
+    mask[8:20, 10:30] = 1
+    paths = {}
+    for name, array in (("clean", clean), ("noisy", noisy), ("mask", mask)):
+        paths[name] = str(tmp_path / f"{name}.png")
+        image_io.write_image(paths[name], array)
+    return paths
+
+
+@pytest.mark.slow
+def test_denoise_writes_result_curve_and_snapshots(files, tmp_path, capsys):
+    out = str(tmp_path / "out" / "clean.png")
+    argv = ["dip", "--job", "denoise", "--image", files["noisy"], "--out", out]
+    assert cli.main([*argv, "--clean", files["clean"], *FEW]) == 0
+    printed = capsys.readouterr().out
+    assert "Restored (ema, 3 iterations)" in printed and "against --clean: PSNR" in printed
+    assert image_io.read_image(out).shape == (32, 40, 3)
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "clean.png",
+        "clean_curve.png",
+        "clean_snapshots.png",
+    ]  # the checkpoint is gone once the fit has finished
+
+
+@pytest.mark.slow
+def test_inpaint_keeps_the_known_pixels(files, tmp_path):
+    out = str(tmp_path / "filled.png")
+    argv = ["dip", "--job", "inpaint", "--image", files["clean"], "--mask", files["mask"]]
+    assert cli.main([*argv, "--out", out, *FEW]) == 0
+    result = image_io.read_image(out)
+    source = image_io.read_image(files["clean"])
+    hole = image_io.read_image(files["mask"])[..., 0] > 0
+    np.testing.assert_array_equal(result[~hole], source[~hole])
+
+
+@pytest.mark.slow
+def test_pixels_without_a_mask_and_sr(files, tmp_path):
+    out = str(tmp_path / "p.png")
+    assert cli.main(["dip", "--job", "pixels", "--image", files["clean"], "--out", out, *FEW]) == 0
+    sr = str(tmp_path / "sr.png")
+    argv = ["dip", "--job", "sr", "--image", files["clean"], "--out", sr, *FEW]
+    assert cli.main([*argv, "dip.sr_factor=2"]) == 0
+    assert image_io.read_image(sr).shape == (64, 80, 3)
+
+
+@pytest.mark.slow
+def test_max_side_fits_smaller_and_returns_the_input_size(files, tmp_path, capsys):
+    out = str(tmp_path / "small.png")
+    argv = ["dip", "--image", files["noisy"], "--out", out, "--max-side", "32", *FEW]
+    assert cli.main(argv) == 0
+    assert "Fitting at 32x26 (--max-side 32)" in capsys.readouterr().out
+    assert image_io.read_image(out).shape == (32, 40, 3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--job", "text"], "needs a --mask"),
+        (["--job", "inpaint", "--mask", "SMALL"], "give a mask of the image's size"),
+        (["--resume"], "no checkpoint"),
+        (["--set", "dip.lr=-1"], "dip.lr"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(files, tmp_path, capsys, extra, message):
+    small = str(tmp_path / "small_mask.png")
+    image_io.write_image(small, np.ones((8, 8, 1), np.float32))
+    extra = [small if e == "SMALL" else e for e in extra]
+    out = tmp_path / "never.png"
+    assert cli.main(["dip", "--image", files["noisy"], "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_unreadable_image(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert cli.main(["dip", "--image", str(bad), "--out", str(tmp_path / "o.png")]) == 2
+    assert "bad.png" in capsys.readouterr().err
+
+
+def test_config_section_and_job_settings():
+    cfg = load_config(None, ["dip.job=holes", "dip.lr=0.001"])
+    settings = dip_config.job_settings(cfg.dip)
+    assert settings["lr"] == 0.001 and settings["input"] == "meshgrid"
+    assert settings["input_depth"] == 2 and settings["iterations"] == 5001
+    assert get_task("dip").make_data(cfg) is None  # no training set
+    assert get_task("dip").serving_module(None) is None
