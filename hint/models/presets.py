@@ -123,6 +123,17 @@ PRESETS = {
         "channels_skip": (4,) * 5,
         "upsample": "bilinear",
     },
+    # Not official: four scales of 16 channels (34,627 parameters), for trying a job's settings
+    # on a CPU in seconds and for tests (`--set dip.preset=dip_tiny`); accepts 32 x 32 and up.
+    "dip_tiny": {
+        "type": "DIPSkip",
+        "input_channels": 32,
+        "output_channels": 3,
+        "channels_down": (16,) * 4,
+        "channels_up": (16,) * 4,
+        "channels_skip": (4,) * 4,
+        "upsample": "bilinear",
+    },
 }
 
 

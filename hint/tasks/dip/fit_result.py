@@ -20,6 +20,7 @@ class FitResult:
         backtracks: The iterations at which the weights went back to the last accepted check.
         iterations: Iterations done.
         interrupted: Whether the fit stopped early (Ctrl-C).
+        cpu_seconds: Process time (all threads) of the iterations, across resumed runs.
     """
 
     final: np.ndarray
@@ -29,6 +30,7 @@ class FitResult:
     backtracks: list
     iterations: int
     interrupted: bool = False
+    cpu_seconds: float = 0.0
 
     def image(self, which: str) -> np.ndarray:
         """`"ema"`, `"final"` or `"best-loss"`."""

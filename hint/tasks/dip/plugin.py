@@ -201,9 +201,9 @@ class DIPPlugin(TaskPlugin):
         section = dip_config.DIPConfig(**settings)
         result = self.fit(image, mask, clean, section, progress=False)
         which = dip_config.job_settings(section)["result"]
-        return self._composite(result.image(which), image, mask, section)
+        return self.composite(result.image(which), image, mask, section)
 
-    def _composite(self, out, image, mask, section):
+    def composite(self, out, image, mask, section):
         """The known pixels of the input, the fit elsewhere (mask jobs), clipped to [0, 1]."""
         out = np.clip(out, 0.0, 1.0)
         if mask is None or section.job in ("denoise", "sr"):
@@ -358,7 +358,7 @@ class DIPPlugin(TaskPlugin):
         full = (h * factor, w * factor)
         if restored.shape[:2] != full:
             restored = tf.image.resize(restored, full, method="bicubic").numpy()
-        restored = self._composite(restored, image, mask if factor == 1 else None, section)
+        restored = self.composite(restored, image, mask if factor == 1 else None, section)
         image_io.write_image(out, restored)
         written = [out]
         stem = os.path.splitext(out)[0]

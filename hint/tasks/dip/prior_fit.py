@@ -119,6 +119,7 @@ class PriorFit:
         if self.clean is not None:
             self.history |= {"psnr_clean": [], "psnr_clean_ema": []}
         self.backtracks = []
+        self.cpu_seconds = 0.0  # process time of the iterations done, across resumes
 
     # ------------------------------------------------------------------ graph parts
 
@@ -143,6 +144,7 @@ class PriorFit:
     def step(self) -> None:
         """One iteration: forward, check (maybe backtrack), Adam step, moving average."""
         i = self.iteration
+        started = time.process_time()
         loss, out, seen, grads = self.step_fn(tf.constant(i, tf.int64))
         loss, out, seen = float(loss), out.numpy(), seen.numpy()
         psnr = psnr_known(seen, self.target, self.known)
@@ -172,6 +174,7 @@ class PriorFit:
             self.history["psnr_clean"].append(psnr_known(out[:h, :w], self.clean, ones))
             self.history["psnr_clean_ema"].append(psnr_known(self.ema[:h, :w], self.clean, ones))
         self.iteration += 1
+        self.cpu_seconds += time.process_time() - started
 
     def run(
         self,
@@ -245,6 +248,7 @@ class PriorFit:
             list(self.backtracks),
             self.iteration,
             interrupted,
+            self.cpu_seconds,
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -265,6 +269,7 @@ class PriorFit:
             "accepted_psnr": self.accepted_psnr,
             "history": self.history,
             "backtracks": self.backtracks,
+            "cpu_seconds": self.cpu_seconds,
         }
         with open(os.path.join(tmp, _STATE_FILE), "w") as f:
             json.dump(state, f)
@@ -288,6 +293,7 @@ class PriorFit:
         self.accepted_psnr = state["accepted_psnr"]
         self.history = state["history"]
         self.backtracks = state["backtracks"]
+        self.cpu_seconds = state.get("cpu_seconds", 0.0)
 
 
 def _duration(seconds: float) -> str:
