@@ -192,7 +192,25 @@ def run_row(name: str, row: Row, size: int, iterations: int | None, out_dir: str
         "cpu_seconds": result.cpu_seconds,
         "settings": official,
         "metrics": metrics,
+        "machine": _machine(),
     }
+
+
+def _machine() -> dict:
+    """The CPU the row ran on (its model name, cores and whether it computes bfloat16)."""
+    from hint.precision import BFLOAT16_CPU_FLAGS, cpu_flags
+
+    name = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(
+                (line.partition(":")[2].strip() for line in f if line.startswith("model name")),
+                name,
+            )
+    except OSError:
+        pass
+    native = bool(cpu_flags() & set(BFLOAT16_CPU_FLAGS))
+    return {"cpu": name, "logical_cpus": os.cpu_count(), "bfloat16": native}
 
 
 # --------------------------------------------------------------------------- table

@@ -12,7 +12,8 @@ from hint.task_plugin import get_task
 from hint.tasks.dip import dip_config
 
 # The four-scale tiny network (`dip_tiny`) on 32 x 40 images (padded to 32 x 48) for a few
-# iterations; the official networks' sizes are tested in tests/models/test_dip_skip.py.
+# iterations; the official networks' sizes are tested in tests/models/test_dip_skip.py. The
+# tests that fit run the whole command (5-20 s each): marked slow.
 FEW = ["--iterations", "3", "--set", "dip.checkpoint_every=2", "dip.preset=dip_tiny"]
 
 
@@ -30,6 +31,7 @@ def files(tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_denoise_writes_result_curve_and_snapshots(files, tmp_path, capsys):
     out = str(tmp_path / "out" / "clean.png")
     argv = ["dip", "--job", "denoise", "--image", files["noisy"], "--out", out]
@@ -44,6 +46,7 @@ def test_denoise_writes_result_curve_and_snapshots(files, tmp_path, capsys):
     ]  # the checkpoint is gone once the fit has finished
 
 
+@pytest.mark.slow
 def test_inpaint_keeps_the_known_pixels(files, tmp_path):
     out = str(tmp_path / "filled.png")
     argv = ["dip", "--job", "inpaint", "--image", files["clean"], "--mask", files["mask"]]
@@ -54,6 +57,7 @@ def test_inpaint_keeps_the_known_pixels(files, tmp_path):
     np.testing.assert_array_equal(result[~hole], source[~hole])
 
 
+@pytest.mark.slow
 def test_pixels_without_a_mask_and_sr(files, tmp_path):
     out = str(tmp_path / "p.png")
     assert cli.main(["dip", "--job", "pixels", "--image", files["clean"], "--out", out, *FEW]) == 0
@@ -63,6 +67,7 @@ def test_pixels_without_a_mask_and_sr(files, tmp_path):
     assert image_io.read_image(sr).shape == (64, 80, 3)
 
 
+@pytest.mark.slow
 def test_max_side_fits_smaller_and_returns_the_input_size(files, tmp_path, capsys):
     out = str(tmp_path / "small.png")
     argv = ["dip", "--image", files["noisy"], "--out", out, "--max-side", "32", *FEW]
