@@ -145,8 +145,9 @@ def peers(row: Row, degraded, mask):
             out[classical.TITLES[name]] = classical.classical_inpainter(name)(degraded, mask)
     if degraded.shape[-1] == 3 and row.job != "pixels":
         network = pretrained.load("inpaint", precision="float32")
-        out["shipped inpaint"] = get_task("inpaint").restore(
-            network, degraded, mask, **network.inference_defaults
+        inpaint = get_task("inpaint")
+        out["shipped inpaint"] = inpaint.restore(
+            network, degraded, mask, **inpaint.network_options(network)
         )
     return out
 

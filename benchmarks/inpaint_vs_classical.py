@@ -393,8 +393,7 @@ def main(argv=None) -> int:
         generator = load_model(args.model, args.precision)
         per_bucket = args.masks_per_bucket or len(images)
         eval_masks = masks.evaluation_masks(args.size, per_bucket=per_bucket, seed=args.seed)
-        defaults = {**get_task("inpaint").inference_defaults(None), **generator.inference_defaults}
-        max_side = args.max_side or defaults["max_side"]
+        max_side = args.max_side or get_task("inpaint").network_options(generator)["max_side"]
         methods = build_methods(
             generator, args.skip_biharmonic, max_side, args.blend, args.ensemble, args.color_space
         )

@@ -234,13 +234,9 @@ def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) ->
     # `references` argument keeps working for runs trained from scratch.
     extra = {"references": references} if references else {}
     rows = plugin.evaluate(network, cfg, out_dir, data=data, verbose=verbose, **extra)
-    own = [
-        {k: v for k, v in r.items() if k != "method"}
-        for r in rows
-        if r.get("method", THIS_RUN) == THIS_RUN
-    ]
+    own = [{k: v for k, v in r.items() if k != "method"} for r in rows if _method(r) == THIS_RUN]
     write_results(own, out_dir)
-    compared = len({r.get("method", THIS_RUN) for r in rows}) > 1
+    compared = len({_method(r) for r in rows}) > 1
     if compared:
         write_comparison(rows, out_dir)
     if verbose:
@@ -254,14 +250,10 @@ def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) ->
 
 def format_comparison(rows: list[dict], first: str = "hole ratio") -> str:
     """A table of several methods' rows, grouped by bucket (methods in the rows' order)."""
-    methods = list(dict.fromkeys(r.get("method", THIS_RUN) for r in rows))
-    buckets = list(dict.fromkeys(r["bucket"] for r in rows))
-    table = []
-    for bucket in buckets:
-        for method in methods:
-            for r in rows:
-                if r["bucket"] == bucket and r.get("method", THIS_RUN) == method:
-                    table.append([bucket, method, r["n"], r["psnr"], r["ssim"], r["mae"]])
+    methods = {m: i for i, m in enumerate(dict.fromkeys(map(_method, rows)))}
+    buckets = {b: i for i, b in enumerate(dict.fromkeys(r["bucket"] for r in rows))}
+    ordered = sorted(rows, key=lambda r: (buckets[r["bucket"]], methods[_method(r)]))
+    table = [[r["bucket"], _method(r), r["n"], r["psnr"], r["ssim"], r["mae"]] for r in ordered]
     return tabulate(
         table,
         headers=(first, "method", "images", "PSNR (dB)", "SSIM", "L1 (MAE)"),
@@ -271,27 +263,30 @@ def format_comparison(rows: list[dict], first: str = "hole ratio") -> str:
 
 def write_comparison(rows: list[dict], out_dir: str) -> None:
     """`comparison.json` and `comparison.csv`: every method's rows (`method` column first)."""
-    rows = [{"method": r.get("method", THIS_RUN), **r} for r in rows]
-    with image_io.atomic_write(os.path.join(out_dir, "comparison.json"), mode="w") as f:
+    rows = [{"method": _method(r), **r} for r in rows]
+    _write_rows(rows, out_dir, "comparison", ["method", "bucket", "n", *METRICS])
+
+
+def _write_rows(rows: list[dict], out_dir: str, stem: str, columns: list[str]) -> None:
+    """`stem.json` (the rows as they are) and `stem.csv` (`columns`), each written atomically."""
+    with image_io.atomic_write(os.path.join(out_dir, stem + ".json"), mode="w") as f:
         json.dump(rows, f, indent=2)
-    with image_io.atomic_write(os.path.join(out_dir, "comparison.csv"), mode="w") as f:
-        keys = ["method", "bucket", "n", *METRICS]
-        f.write(",".join(keys) + "\n")
+    with image_io.atomic_write(os.path.join(out_dir, stem + ".csv"), mode="w") as f:
+        f.write(",".join(columns) + "\n")
         for r in rows:
-            f.write(",".join(str(r[k]) for k in keys) + "\n")
+            f.write(",".join(str(r[k]) for k in columns) + "\n")
+
+
+def _method(row: dict) -> str:
+    """A table row's method: the evaluated network's own rows may not name one."""
+    return row.get("method", THIS_RUN)
 
 
 def write_results(rows: list[dict], out_dir: str) -> None:
     from hint import plots
 
     os.makedirs(out_dir, exist_ok=True)
-    with image_io.atomic_write(os.path.join(out_dir, "metrics.json"), mode="w") as f:
-        json.dump(rows, f, indent=2)
-    with image_io.atomic_write(os.path.join(out_dir, "metrics.csv"), mode="w") as f:
-        keys = ["bucket", "n", *METRICS]
-        f.write(",".join(keys) + "\n")
-        for r in rows:
-            f.write(",".join(str(r[k]) for k in keys) + "\n")
+    _write_rows(rows, out_dir, "metrics", ["bucket", "n", *METRICS])
     table = {r["bucket"]: {m: r[m] for m in METRICS} for r in rows}
     plots.bar_chart(table, os.path.join(out_dir, "metrics.png"), metric="psnr")
 

@@ -53,7 +53,7 @@ import keras
 import tensorflow as tf
 
 from hint import training
-from hint.inference import MULTIPLE, load_model
+from hint.inference import load_model, size_multiple
 from hint.inpaint_graph import inpaint_batch, pad_to_multiple
 from hint.models.dncnn import DnCNN
 from hint.task_plugin import UnknownTaskError, get_task, task_for_network
@@ -212,7 +212,7 @@ class InpaintingServing(ServingModule):
     def __init__(self, generator, multiple=None, name=None, color_space="joint", blend="none"):
         super().__init__(name=name)
         self.generator = generator
-        self.multiple = multiple or getattr(generator, "size_multiple", MULTIPLE)
+        self.multiple = multiple or size_multiple(generator)
         self.channels = image_channels(generator)
         self.color_space = color_space
         self.blend = blend
@@ -320,7 +320,7 @@ class DenoisingServing(ServingModule):
     def __init__(self, network, multiple=None, name=None):
         super().__init__(name=name)
         self.network = network
-        self.multiple = multiple or getattr(network, "size_multiple", MULTIPLE)
+        self.multiple = multiple or size_multiple(network)
         self.channels = image_channels(network)
         self.conditioned = "noise_level" in {t.name for t in network.inputs}
 

@@ -113,7 +113,13 @@ def check_finite(array: np.ndarray, what: str = "the image") -> None:
 def pad_to_multiple(image: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
     """Reflect-pads an [..., H, W, C] array at the bottom/right to a multiple of `multiple`."""
     h, w = image.shape[-3:-1]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    return pad_to(image, h + (-h) % multiple, w + (-w) % multiple)
+
+
+def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Reflect-pads an [..., H, W, C] array at the bottom/right to `height` x `width`."""
+    h, w = image.shape[-3:-1]
+    ph, pw = height - h, width - w
     if ph == 0 and pw == 0:
         return image
     # Reflect needs a pad smaller than the side; tiny images fall back to edge padding.

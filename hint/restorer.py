@@ -33,7 +33,7 @@ class Restorer:
         name: Where it came from (a shipped name or a path).
         defaults: Inference options this network wants unless the call says otherwise (e.g.
             the shipped inpainter's measured working size, `max_side=256`). Defaults to None:
-            the ones saved with the network (`hint.models.Backbone.inference_defaults`).
+            `task.network_options(network)` (those saved with the network over the task's).
     """
 
     def __init__(self, network, task, name: str, defaults: dict | None = None):
@@ -41,7 +41,7 @@ class Restorer:
         self.task = task
         self.name = name
         if defaults is None:
-            defaults = getattr(network, "inference_defaults", None) or {}
+            defaults = task.network_options(network)
         self.defaults = dict(defaults)
 
     def options(self, **given) -> dict:

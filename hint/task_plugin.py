@@ -134,10 +134,21 @@ class TaskPlugin:
     def inference_defaults(self, cfg) -> dict:
         """The inference options a run's network is saved with (`Backbone.inference_defaults`).
 
+        `cfg` is None for the task's own defaults, without a config.
+
         `restore` and the inference command use them unless the caller gives others. A network
         trained from another (`model.init_from`) keeps that one's, which win over these.
         """
         return {}
+
+    def network_options(self, network) -> dict:
+        """The inference options `network` runs with unless a call says otherwise.
+
+        Its saved `inference_defaults` over the task's own (`inference_defaults(None)`: what a
+        network saved without any gets). `hint.load`, evaluation and serving all use these.
+        """
+        saved = getattr(network, "inference_defaults", None) or {}
+        return {**self.inference_defaults(None), **saved}
 
     def accepts(self, network) -> bool:
         """Whether a bare network (a `.keras` file without a run) is this task's."""

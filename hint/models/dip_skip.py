@@ -342,6 +342,16 @@ class DIPSkip(Backbone):
         innermost = max(filter_size_down // 2 + 1, merge_pad // 2 + 1)
         return multiple * innermost
 
+    @property
+    def min_side(self) -> int:
+        """The smallest height and width this network accepts (`min_side_for`)."""
+        return self.min_side_for(
+            channels_down=self.channels_down,
+            filter_size_down=self.filter_size_down,
+            filter_size_up=self.filter_size_up,
+            filter_size_skip=self.filter_size_skip,
+        )
+
     def call(self, inputs, training=None, mask=None, **kwargs):
         import tensorflow as tf
 
@@ -351,8 +361,7 @@ class DIPSkip(Backbone):
             (code,) = inputs
         else:
             code = inputs
-        multiple = self.multiple_for(channels_down=self.channels_down)
-        (code,) = check_spatial_multiple("DIPSkip", [code], multiple)
+        (code,) = check_spatial_multiple("DIPSkip", [code], self.size_multiple)
         min_side = self.min_side_for(
             channels_down=self.channels_down,
             filter_size_down=self.filter_size_down,

@@ -94,7 +94,7 @@ class DIPPlugin(TaskPlugin):
         h, w, c = image.shape
         hole = self._hole(section, image, mask)
         known = 1.0 - hole
-        factor = section.sr_factor if section.job == "sr" else 1
+        factor = _factor(section)
         out_h, out_w = h * factor, w * factor
         if clean is not None:
             clean = np.asarray(clean, np.float32)
@@ -112,10 +112,10 @@ class DIPPlugin(TaskPlugin):
         # least its smallest side (reflection padding needs more pixels than it pads).
         multiple = network.size_multiple
         low = multiple // math.gcd(multiple, factor)  # the input's multiple
-        least = -(-network.min_side_for(**_size_args(network)) // factor)
+        least = -(-network.min_side // factor)
         size = [max(-(-s // low), -(-least // low)) * low for s in (h, w)]
-        target = _pad_to(image, *size)
-        known = _pad_to(known, *size)
+        target = inference.pad_to(image, *size)
+        known = inference.pad_to(known, *size)
         known[h:], known[:, w:] = 0.0, 0.0  # padding is not observed
         ph, pw = target.shape[0] * factor, target.shape[1] * factor
         if settings["input"] == "meshgrid":
@@ -335,7 +335,7 @@ class DIPPlugin(TaskPlugin):
                     np.float32
                 )
             if clean is not None:
-                factor = section.sr_factor if section.job == "sr" else 1
+                factor = _factor(section)
                 csize = (size[0] * factor, size[1] * factor)
                 work_clean = tf.image.resize(clean, csize, method="area").numpy()
             print(
@@ -354,7 +354,7 @@ class DIPPlugin(TaskPlugin):
         )
         which = dip_config.job_settings(section)["result"]
         restored = result.image(which)
-        factor = section.sr_factor if section.job == "sr" else 1
+        factor = _factor(section)
         full = (h * factor, w * factor)
         if restored.shape[:2] != full:
             restored = tf.image.resize(restored, full, method="bicubic").numpy()
@@ -390,18 +390,9 @@ class DIPPlugin(TaskPlugin):
         return plots.sample_grid(rows, path, titles=("output", "moving average"), row_labels=labels)
 
 
-def _size_args(network) -> dict:
-    """The constructor arguments `DIPSkip.min_side_for` reads, from a built network."""
-    names = ("channels_down", "filter_size_down", "filter_size_up", "filter_size_skip")
-    config = network.get_config()
-    return {k: config[k] for k in names}
-
-
-def _pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pads [H, W, C] at the bottom and right to [height, width, C] (reflect, else edge)."""
-    ph, pw = height - array.shape[0], width - array.shape[1]
-    mode = "reflect" if ph < array.shape[0] and pw < array.shape[1] else "edge"
-    return np.pad(array, ((0, ph), (0, pw), (0, 0)), mode=mode).astype(np.float32)
+def _factor(section) -> int:
+    """How many times larger than the input the result is (`dip.sr_factor` for `sr`)."""
+    return section.sr_factor if section.job == "sr" else 1
 
 
 register_task(DIPPlugin())

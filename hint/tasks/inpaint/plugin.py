@@ -208,14 +208,9 @@ class InpaintPlugin(TaskPlugin):
             rows += [{"method": label, **r} for r in evaluation.summary_table(per_image)]
         return rows
 
-    def _options(self, network) -> dict:
-        """The inference options of `network`: its saved defaults over the task's."""
-        saved = getattr(network, "inference_defaults", None) or {}
-        return {**self.inference_defaults(None), **saved}
-
     def _as_method(self, network):
         """`(masked image, mask) -> output` of `network` under its saved inference defaults."""
-        options = self._options(network)
+        options = self.network_options(network)
         return lambda image, mask: self.restore(network, image, mask, **options)
 
     # ------------------------------------------------------------------ inference
@@ -363,7 +358,7 @@ class InpaintPlugin(TaskPlugin):
     def serving_module(self, network):
         from hint.export import InpaintingServing
 
-        options = self._options(network)
+        options = self.network_options(network)
         return InpaintingServing(
             network, color_space=options["color_space"], blend=options["blend"]
         )
