@@ -42,13 +42,15 @@ DIP's fit is stopped at the job's iteration count, never by looking at the clean
 clean image: an oracle, shown to tell how much a good stopping rule could give.
 
 Results: `rows.jsonl` (one line per finished row), `table.md`, `<row>_curve.png` (loss and PSNR
-per iteration), and `checkpoints/` while a row runs (not kept in git).
+per iteration), `<row>_history.json.gz` (the same per iteration, as numbers), and
+`checkpoints/` while a row runs (not kept in git).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import json
 import os
 import shutil
@@ -195,6 +197,7 @@ def run_row(name: str, row: Row, size: int, iterations: int | None, out_dir: str
     plots.plot_fit_curve(
         result.history, result.backtracks, os.path.join(out_dir, f"{name}_curve.png")
     )
+    write_history(os.path.join(out_dir, f"{name}_history.json.gz"), result)
     official = dataclasses.asdict(section)
     return {
         "row": name,
@@ -210,6 +213,22 @@ def run_row(name: str, row: Row, size: int, iterations: int | None, out_dir: str
         "metrics": metrics,
         "machine": _machine(),
     }
+
+
+def write_history(path: str, result) -> None:
+    """The per-iteration history (loss, PSNR against the target and the clean image) and the
+    backtracking events, so stopping rules can be compared on the same run afterwards."""
+    record = {
+        "history": {k: [round(float(v), 6) for v in vs] for k, vs in result.history.items()},
+        "backtracks": [int(i) for i in result.backtracks],
+    }
+    with image_io.atomic_write(path, mode="wb") as f:
+        f.write(gzip.compress(json.dumps(record).encode()))
+
+
+def read_history(path: str) -> dict:
+    with gzip.open(path, "rt") as f:
+        return json.load(f)
 
 
 def _machine() -> dict:
