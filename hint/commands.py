@@ -15,6 +15,7 @@ from hint.losses import VGGWeightsUnavailable
 from hint.precision import PrecisionError
 from hint.pretrained import PretrainedError
 from hint.task_plugin import UnknownTaskError, get_task
+from hint.torch_weights import WeightsError
 
 
 class SearchError(RuntimeError):
@@ -35,6 +36,7 @@ USER_ERRORS = (
     PretrainedError,
     PrecisionError,
     UnknownTaskError,
+    WeightsError,
 )
 
 

@@ -132,6 +132,10 @@ class EvalConfig:
 
     seed: int = 2024
     samples: int = 6
+    # FID / KID / LPIPS (`hint.perceptual_evaluation`): local weight files, off when null.
+    fid_weights: str | None = None
+    lpips_vgg_weights: str | None = None
+    lpips_linear_weights: str | None = None
 
 
 @dataclass
@@ -560,6 +564,20 @@ def check_positive(value, name, allow_zero=False):
         raise ConfigError(f"'{name}' must be {bound}. Received: {name}={value!r}")
 
 
+def _validate_eval_weights(e: EvalConfig) -> None:
+    """The metric weight files exist; LPIPS needs both of its files."""
+    if bool(e.lpips_vgg_weights) != bool(e.lpips_linear_weights):
+        raise ConfigError(
+            "LPIPS needs both eval.lpips_vgg_weights and eval.lpips_linear_weights. Received: "
+            f"eval.lpips_vgg_weights={e.lpips_vgg_weights!r}, "
+            f"eval.lpips_linear_weights={e.lpips_linear_weights!r}"
+        )
+    for key in ("fid_weights", "lpips_vgg_weights", "lpips_linear_weights"):
+        path = getattr(e, key)
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"'eval.{key}' is not a file. Received: eval.{key}={path!r}")
+
+
 def _validate_tune(t: TuneConfig) -> None:
     # The project folder is removed by --overwrite: it must be a plain folder name.
     if not t.name or t.name in (".", "..") or "/" in t.name or os.sep in t.name:
@@ -630,5 +648,6 @@ def validate(cfg: Config) -> None:
     check_choice(t.strategy, STRATEGIES, "train.strategy")
     check_choice(t.precision, PRECISIONS, "train.precision")
     check_positive(cfg.eval.samples, "eval.samples", allow_zero=True)
+    _validate_eval_weights(cfg.eval)
     _validate_tune(cfg.tune)
     get_task(cfg.task).validate_config(cfg)

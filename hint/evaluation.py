@@ -29,6 +29,7 @@ from hint import config as config_lib
 from hint import inference, training
 from hint import metrics as hint_metrics
 from hint.datasets import image_io, sources
+from hint.perceptual_evaluation import PERCEPTUAL_METRICS
 from hint.task_plugin import get_task
 
 METRICS = ("psnr", "ssim", "mae", "mse")
@@ -53,7 +54,12 @@ def image_metrics(outputs, targets) -> dict[str, np.ndarray]:
 
 
 def evaluate_inpainting(
-    methods: dict, images: np.ndarray, masks_by_bucket: dict, progress=False, examples=0
+    methods: dict,
+    images: np.ndarray,
+    masks_by_bucket: dict,
+    progress=False,
+    examples=0,
+    perceptual=None,
 ):
     """Per-image metrics per bucket of each inpainting method, on the same inputs.
 
@@ -68,6 +74,8 @@ def evaluate_inpainting(
         progress: show a progress bar. Defaults to False.
         examples: how many (masked input, mask, outputs..., clean) rows to keep for a figure,
             spread over the buckets. Defaults to 0.
+        perceptual: a `hint.perceptual_evaluation.PerceptualMetrics` that also gets every
+            bucket's composites (LPIPS per image; features for FID / KID), or None.
 
     Returns:
         `(per_image, rows)`: label -> bucket label -> {metric -> np.ndarray of M values}, and
@@ -92,7 +100,10 @@ def evaluate_inpainting(
             if (bucket, j) in picks:
                 rows.append((degraded, m, *(outputs[k][-1] for k in methods), clean[j]))
         for label in methods:
-            per_image[label][bucket] = image_metrics(np.stack(outputs[label]), clean)
+            composites = np.stack(outputs[label])
+            per_image[label][bucket] = image_metrics(composites, clean)
+            if perceptual is not None:
+                per_image[label][bucket] |= perceptual.add(label, bucket, composites, clean)
     return per_image, rows
 
 
@@ -117,17 +128,43 @@ def summary_table(per_image: dict) -> list[dict]:
     rows = []
     for bucket, values in per_image.items():
         rows.append({"bucket": bucket, "n": len(values["psnr"]), **hint_metrics.summarise(values)})
-    merged = {m: np.concatenate([v[m] for v in per_image.values()]) for m in METRICS}
+    names = next(iter(per_image.values())).keys()  # METRICS, and LPIPS when it is on
+    merged = {m: np.concatenate([v[m] for v in per_image.values()]) for m in names}
     rows.append({"bucket": "all", "n": len(merged["psnr"]), **hint_metrics.summarise(merged)})
     return rows
 
 
-def format_table(rows: list[dict], first: str = "hole ratio") -> str:
+# Table columns: metric -> (header, number format). The perceptual ones appear when `evaluate`
+# computed them; KID's standard deviation stays in the files.
+_COLUMNS = {
+    "psnr": ("PSNR (dB)", ".2f"),
+    "ssim": ("SSIM", ".4f"),
+    "mae": ("L1 (MAE)", ".4f"),
+    "mse": ("MSE", ".5f"),
+    "lpips": ("LPIPS", ".4f"),
+    "kid": ("KID", ".4f"),
+    "fid": ("FID", ".2f"),
+}
+
+
+def _perceptual(rows: list[dict]) -> list[str]:
+    """The perceptual metrics the rows carry (in `PERCEPTUAL_METRICS` order)."""
+    return [m for m in PERCEPTUAL_METRICS if any(m in r for r in rows)]
+
+
+def _tabulate(rows: list[dict], leads: dict, metrics: list[str]) -> str:
+    """`leads` (header -> row key) then `metrics` columns; a value a row lacks shows as -."""
+    metrics = [m for m in [*metrics, *_perceptual(rows)] if m in _COLUMNS]
     return tabulate(
-        [[r["bucket"], r["n"], r["psnr"], r["ssim"], r["mae"], r["mse"]] for r in rows],
-        headers=(first, "images", "PSNR (dB)", "SSIM", "L1 (MAE)", "MSE"),
-        floatfmt=("", "", ".2f", ".4f", ".4f", ".5f"),
+        [[r.get(k) for k in leads.values()] + [r.get(m) for m in metrics] for r in rows],
+        headers=(*leads, *(_COLUMNS[m][0] for m in metrics)),
+        floatfmt=("",) * len(leads) + tuple(_COLUMNS[m][1] for m in metrics),
+        missingval="-",
     )
+
+
+def format_table(rows: list[dict], first: str = "hole ratio") -> str:
+    return _tabulate(rows, {first: "bucket", "images": "n"}, list(METRICS))
 
 
 def evaluation_images(cfg, data: str | None = None) -> np.ndarray:
@@ -253,18 +290,18 @@ def format_comparison(rows: list[dict], first: str = "hole ratio") -> str:
     methods = {m: i for i, m in enumerate(dict.fromkeys(map(_method, rows)))}
     buckets = {b: i for i, b in enumerate(dict.fromkeys(r["bucket"] for r in rows))}
     ordered = sorted(rows, key=lambda r: (buckets[r["bucket"]], methods[_method(r)]))
-    table = [[r["bucket"], _method(r), r["n"], r["psnr"], r["ssim"], r["mae"]] for r in ordered]
-    return tabulate(
-        table,
-        headers=(first, "method", "images", "PSNR (dB)", "SSIM", "L1 (MAE)"),
-        floatfmt=("", "", "", ".2f", ".4f", ".4f"),
+    rows = [{**r, "method": _method(r)} for r in ordered]
+    return _tabulate(
+        rows, {first: "bucket", "method": "method", "images": "n"}, ["psnr", "ssim", "mae"]
     )
 
 
 def write_comparison(rows: list[dict], out_dir: str) -> None:
     """`comparison.json` and `comparison.csv`: every method's rows (`method` column first)."""
     rows = [{"method": _method(r), **r} for r in rows]
-    _write_rows(rows, out_dir, "comparison", ["method", "bucket", "n", *METRICS])
+    _write_rows(
+        rows, out_dir, "comparison", ["method", "bucket", "n", *METRICS, *_perceptual(rows)]
+    )
 
 
 def _write_rows(rows: list[dict], out_dir: str, stem: str, columns: list[str]) -> None:
@@ -274,7 +311,7 @@ def _write_rows(rows: list[dict], out_dir: str, stem: str, columns: list[str]) -
     with image_io.atomic_write(os.path.join(out_dir, stem + ".csv"), mode="w") as f:
         f.write(",".join(columns) + "\n")
         for r in rows:
-            f.write(",".join(str(r[k]) for k in columns) + "\n")
+            f.write(",".join(str(r.get(k, "")) for k in columns) + "\n")
 
 
 def _method(row: dict) -> str:
@@ -286,7 +323,7 @@ def write_results(rows: list[dict], out_dir: str) -> None:
     from hint import plots
 
     os.makedirs(out_dir, exist_ok=True)
-    _write_rows(rows, out_dir, "metrics", ["bucket", "n", *METRICS])
+    _write_rows(rows, out_dir, "metrics", ["bucket", "n", *METRICS, *_perceptual(rows)])
     table = {r["bucket"]: {m: r[m] for m in METRICS} for r in rows}
     plots.bar_chart(table, os.path.join(out_dir, "metrics.png"), metric="psnr")
 

@@ -11,9 +11,10 @@ import os
 import numpy as np
 
 from hint import config as config_lib
-from hint import evaluation, inference, training
+from hint import evaluation, inference, perceptual_evaluation, training
 from hint.datasets import masks, pipelines
 from hint.models.model_registry import model_class
+from hint.perceptual_evaluation import PerceptualMetrics
 from hint.precision import precision_policy
 from hint.task_plugin import TaskPlugin, register_task
 from hint.tasks.inpaint import inpaint_config
@@ -188,12 +189,19 @@ class InpaintPlugin(TaskPlugin):
                 methods[classical.TITLES[name]] = classical.classical_inpainter(name)
             elif verbose:
                 print(f"Note: inpaint.baselines: {name!r} needs OpenCV, which is not installed.")
+        perceptual = PerceptualMetrics.from_config(cfg.eval)
+        if verbose:
+            if perceptual is None:
+                print(f"Note: {perceptual_evaluation.HOW_TO_ENABLE}.")
+            elif perceptual.fid_network is not None and not perceptual.comparable:
+                print(f"Note: {perceptual_evaluation.NOT_COMPARABLE}.")
         per_method, examples = evaluation.evaluate_inpainting(
             methods,
             images,
             eval_masks,
             progress=verbose,
             examples=cfg.eval.samples if len(methods) > 1 else 0,
+            perceptual=perceptual,
         )
         if examples:
             from hint import plots
@@ -205,7 +213,11 @@ class InpaintPlugin(TaskPlugin):
             )
         rows = []
         for label, per_image in per_method.items():
-            rows += [{"method": label, **r} for r in evaluation.summary_table(per_image)]
+            sets = perceptual.set_metrics(label) if perceptual is not None else {}
+            rows += [
+                {"method": label, **r, **sets.get(r["bucket"], {})}
+                for r in evaluation.summary_table(per_image)
+            ]
         return rows
 
     def _as_method(self, network):
