@@ -256,7 +256,9 @@ def read_rows(out_dir: str) -> list[dict]:
     if not os.path.isfile(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        rows = [json.loads(line) for line in f if line.strip()]
+    # A row measured again (to add its history, say) replaces the earlier line.
+    return list({r["row"]: r for r in rows}.values())
 
 
 def format_table(rows: list[dict]) -> str:

@@ -128,6 +128,10 @@ _TORCH_CLASSES = {}
 def torch_hint_class():
     """The PyTorch reference generator class (defined on first use, so torch loads lazily).
 
+    Its modules and parameters carry the official code's names, so its `state_dict()` has the
+    official generator's tensor names and shapes (`tests/data/hint_official_tensors.json`) and
+    `hint.official_checkpoint` converts it like a released checkpoint.
+
     Returns:
         `TorchHINT(dim, num_blocks, num_heads, ffn_expansion, use_bias, layer_norm,
         image_channels=3, checkpoint_blocks=False)`, an `nn.Module` whose `forward(image,
@@ -142,24 +146,31 @@ def torch_hint_class():
     from torch import nn
     from torch.utils.checkpoint import checkpoint
 
+    class NormParameters(nn.Module):
+        # The official LayerNorm keeps its parameters one module down (`<norm>.body.weight`).
+        def __init__(self, channels, with_bias):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(channels))
+            self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
+
     class ChannelNorm(nn.Module):
         # Like the official LayerNorm, normalises in a (B, H*W, C) layout and goes back to
         # NCHW, whose copy is part of the official cost.
         def __init__(self, channels, with_bias=True):
             super().__init__()
-            self.weight = nn.Parameter(torch.ones(channels))
-            self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
+            self.body = NormParameters(channels, with_bias)
 
         def forward(self, x):
             b, c, h, w = x.shape
+            weight, bias = self.body.weight, self.body.bias
             tokens = x.flatten(2).transpose(1, 2)
             variance = tokens.var(dim=-1, keepdim=True, unbiased=False)
-            if self.bias is None:
+            if bias is None:
                 # Bias-free variant: scaled by the std around the mean, but not centred.
-                tokens = tokens / torch.sqrt(variance + 1e-5) * self.weight
+                tokens = tokens / torch.sqrt(variance + 1e-5) * weight
             else:
                 mean = tokens.mean(dim=-1, keepdim=True)
-                tokens = (tokens - mean) / torch.sqrt(variance + 1e-5) * self.weight + self.bias
+                tokens = (tokens - mean) / torch.sqrt(variance + 1e-5) * weight + bias
             return tokens.transpose(1, 2).reshape(b, c, h, w)
 
     class GatedFFN(nn.Module):
@@ -167,13 +178,13 @@ def torch_hint_class():
             super().__init__()
             hidden = int(channels * expansion)
             self.project_in = nn.Conv2d(channels, 2 * hidden, 1, bias=bias)
-            self.depthwise = nn.Conv2d(
+            self.dwconv = nn.Conv2d(
                 2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden, bias=bias
             )
             self.project_out = nn.Conv2d(hidden, channels, 1, bias=bias)
 
         def forward(self, x):
-            gate, value = self.depthwise(self.project_in(x)).chunk(2, dim=1)
+            gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
             return self.project_out(F.gelu(gate) * value)
 
     class SCAL(nn.Module):
@@ -182,58 +193,63 @@ def torch_hint_class():
             self.heads = heads
             self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
             self.qkv = nn.Conv2d(channels, 3 * channels, 1, bias=bias)
-            self.qkv_depthwise = nn.Conv2d(
+            self.qkv_dwconv = nn.Conv2d(
                 3 * channels, 3 * channels, 3, padding=1, groups=3 * channels, bias=bias
             )
-            self.spatial = nn.Sequential(
-                nn.AvgPool2d(2),
-                nn.Conv2d(channels, channels, 3, padding=1, bias=True),
-                ChannelNorm(channels, with_bias=True),
-                nn.ReLU(),
-                nn.Conv2d(channels, channels, 3, padding=1, bias=True),
-                ChannelNorm(channels, with_bias=True),
-                nn.ReLU(),
-                nn.Upsample(scale_factor=2, mode="nearest"),
-            )
             self.project_out = nn.Conv2d(channels, channels, 1, bias=bias)
+            # Spatial branch.
+            self.avg_pool = nn.AvgPool2d(2)
+            self.conv = nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=1, bias=True),
+                ChannelNorm(channels, with_bias=True),
+                nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1, bias=True),
+                ChannelNorm(channels, with_bias=True),
+                nn.ReLU(),
+            )
+            self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
 
         def forward(self, x):
             b, c, h, w = x.shape
-            q, k, v = self.qkv_depthwise(self.qkv(x)).chunk(3, dim=1)
+            q, k, v = self.qkv_dwconv(self.qkv(x)).chunk(3, dim=1)
             # b (head c) h w -> b head c (h w)
             q, k, v = (t.reshape(b, self.heads, c // self.heads, h * w) for t in (q, k, v))
             q = F.normalize(q, dim=-1)
             k = F.normalize(k, dim=-1)
             attention = (q @ k.transpose(-2, -1) * self.temperature).softmax(dim=-1)
             out = (attention @ v).reshape(b, c, h, w)
-            return self.project_out(out * self.spatial(x))
+            spatial = self.upsample(self.conv(self.avg_pool(x)))
+            return self.project_out(out * spatial)
 
     class SandwichBlock(nn.Module):
         def __init__(self, channels, heads, expansion, bias, with_bias_norm):
             super().__init__()
-            self.norm_1 = ChannelNorm(channels, with_bias_norm)
-            self.ffn_1 = GatedFFN(channels, expansion, bias)
-            self.norm_2 = ChannelNorm(channels, with_bias_norm)
-            self.attention = SCAL(channels, heads, bias)
-            self.norm_3 = ChannelNorm(channels, with_bias_norm)
-            self.ffn_2 = GatedFFN(channels, expansion, bias)
+            self.norm1_1 = ChannelNorm(channels, with_bias_norm)
+            self.ffn1 = GatedFFN(channels, expansion, bias)
+            self.norm1 = ChannelNorm(channels, with_bias_norm)
+            self.attn = SCAL(channels, heads, bias)
+            self.norm2 = ChannelNorm(channels, with_bias_norm)
+            self.ffn = GatedFFN(channels, expansion, bias)
 
         def forward(self, x):
-            x = x + self.ffn_1(self.norm_1(x))
-            x = x + self.attention(self.norm_2(x))
-            return x + self.ffn_2(self.norm_3(x))
+            x = x + self.ffn1(self.norm1_1(x))
+            x = x + self.attn(self.norm1(x))
+            return x + self.ffn(self.norm2(x))
 
-    class Blocks(nn.Module):
+    class Blocks(nn.Sequential):
+        # A Sequential, as the official levels are (`encoder_level1.0.<...>`), that can
+        # checkpoint each block.
         def __init__(self, count, channels, heads, expansion, bias, with_bias_norm, ckpt):
-            super().__init__()
-            self.blocks = nn.ModuleList(
-                SandwichBlock(channels, heads, expansion, bias, with_bias_norm)
-                for _ in range(count)
+            super().__init__(
+                *(
+                    SandwichBlock(channels, heads, expansion, bias, with_bias_norm)
+                    for _ in range(count)
+                )
             )
             self.checkpoint_blocks = ckpt
 
         def forward(self, x):
-            for block in self.blocks:
+            for block in self:
                 if self.checkpoint_blocks and torch.is_grad_enabled():
                     x = checkpoint(block, x, use_reentrant=False)
                 else:
@@ -243,25 +259,28 @@ def torch_hint_class():
     class GatedEmbedding(nn.Module):
         def __init__(self, in_channels, dim, bias):
             super().__init__()
-            self.projection = nn.Conv2d(in_channels, 2 * dim, 3, padding=1, bias=bias)
+            self.gproj1 = nn.Conv2d(in_channels, 2 * dim, 3, padding=1, bias=bias)
 
         def forward(self, x):
-            gate, value = self.projection(x).chunk(2, dim=1)
+            gate, value = self.gproj1(x).chunk(2, dim=1)
             return F.gelu(gate) * value
 
     class MPD(nn.Module):
         # Mask-aware pixel-shuffle down-sampling, (B, C, H, W) -> (B, 2C, H/2, W/2).
         def __init__(self, channels):
             super().__init__()
-            self.conv = nn.Conv2d(channels, channels // 2, 3, padding=1, bias=False)
-            self.unshuffle = nn.PixelUnshuffle(2)
+            self.body = nn.Sequential(
+                nn.Conv2d(channels, channels // 2, 3, padding=1, bias=False),
+                nn.PixelUnshuffle(2),
+            )
+            self.body2 = nn.Sequential(nn.PixelUnshuffle(2))
             self.proj = nn.Conv2d(
                 4 * channels, 2 * channels, 3, padding=1, groups=2 * channels, bias=False
             )
 
         def forward(self, x, mask):
-            features = self.unshuffle(self.conv(x))
-            mask = self.unshuffle(mask)
+            features = self.body(x)
+            mask = self.body2(mask)
             b, n, h, w = features.shape
             # Channel 2i is feature channel i, channel 2i+1 the mask of its sub-pixel offset
             # (i % 4); built one channel at a time as the official code does.
@@ -274,11 +293,12 @@ def torch_hint_class():
     class PixelShuffleUpsample(nn.Module):
         def __init__(self, channels):
             super().__init__()
-            self.conv = nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False)
-            self.shuffle = nn.PixelShuffle(2)
+            self.body = nn.Sequential(
+                nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False), nn.PixelShuffle(2)
+            )
 
         def forward(self, x):
-            return self.shuffle(self.conv(x))
+            return self.body(x)
 
     class TorchHINT(nn.Module):
         def __init__(
@@ -306,38 +326,40 @@ def torch_hint_class():
                     checkpoint_blocks,
                 )
 
-            self.embedding = GatedEmbedding(image_channels + 1, dim, use_bias)
-            self.encoder_1 = blocks(0, dim)
-            self.mpd_1 = MPD(dim)
-            self.encoder_2 = blocks(1, 2 * dim)
-            self.mpd_2 = MPD(2 * dim)
-            self.encoder_3 = blocks(2, 4 * dim)
-            self.mpd_3 = MPD(4 * dim)
+            self.patch_embed = GatedEmbedding(image_channels + 1, dim, use_bias)
+            self.encoder_level1 = blocks(0, dim)
+            self.down1_2 = MPD(dim)
+            self.encoder_level2 = blocks(1, 2 * dim)
+            self.down2_3 = MPD(2 * dim)
+            self.encoder_level3 = blocks(2, 4 * dim)
+            self.down3_4 = MPD(4 * dim)
             self.latent = blocks(3, 8 * dim)
-            self.upsample_3 = PixelShuffleUpsample(8 * dim)
-            self.reduce_3 = nn.Conv2d(8 * dim, 4 * dim, 1, bias=use_bias)
-            self.decoder_3 = blocks(2, 4 * dim)
-            self.upsample_2 = PixelShuffleUpsample(4 * dim)
-            self.reduce_2 = nn.Conv2d(4 * dim, 2 * dim, 1, bias=use_bias)
-            self.decoder_2 = blocks(1, 2 * dim)
-            self.upsample_1 = PixelShuffleUpsample(2 * dim)
+            self.up4_3 = PixelShuffleUpsample(8 * dim)
+            self.reduce_chan_level3 = nn.Conv2d(8 * dim, 4 * dim, 1, bias=use_bias)
+            self.decoder_level3 = blocks(2, 4 * dim)
+            self.up3_2 = PixelShuffleUpsample(4 * dim)
+            self.reduce_chan_level2 = nn.Conv2d(4 * dim, 2 * dim, 1, bias=use_bias)
+            self.decoder_level2 = blocks(1, 2 * dim)
+            self.up2_1 = PixelShuffleUpsample(2 * dim)
             # No 1x1 reduction at the first level: it works at 2 * dim channels.
-            self.decoder_1 = blocks(0, 2 * dim)
-            self.output = nn.Conv2d(2 * dim, image_channels, 3, padding=1, bias=use_bias)
+            self.decoder_level1 = blocks(0, 2 * dim)
+            self.output = nn.Sequential(
+                nn.Conv2d(2 * dim, image_channels, 3, padding=1, bias=use_bias)
+            )
 
         def forward(self, image, mask):
             x = image * (1 - mask) + mask
             mask_half = F.interpolate(mask, scale_factor=0.5, mode="nearest")
             mask_quarter = F.interpolate(mask, scale_factor=0.25, mode="nearest")
-            skip_1 = self.encoder_1(self.embedding(torch.cat([x, mask], dim=1)))
-            skip_2 = self.encoder_2(self.mpd_1(skip_1, mask))
-            skip_3 = self.encoder_3(self.mpd_2(skip_2, mask_half))
-            x = self.latent(self.mpd_3(skip_3, mask_quarter))
-            x = self.reduce_3(torch.cat([self.upsample_3(x), skip_3], dim=1))
-            x = self.decoder_3(x)
-            x = self.reduce_2(torch.cat([self.upsample_2(x), skip_2], dim=1))
-            x = self.decoder_2(x)
-            x = self.decoder_1(torch.cat([self.upsample_1(x), skip_1], dim=1))
+            skip_1 = self.encoder_level1(self.patch_embed(torch.cat([x, mask], dim=1)))
+            skip_2 = self.encoder_level2(self.down1_2(skip_1, mask))
+            skip_3 = self.encoder_level3(self.down2_3(skip_2, mask_half))
+            x = self.latent(self.down3_4(skip_3, mask_quarter))
+            x = self.reduce_chan_level3(torch.cat([self.up4_3(x), skip_3], dim=1))
+            x = self.decoder_level3(x)
+            x = self.reduce_chan_level2(torch.cat([self.up3_2(x), skip_2], dim=1))
+            x = self.decoder_level2(x)
+            x = self.decoder_level1(torch.cat([self.up2_1(x), skip_1], dim=1))
             return (torch.tanh(self.output(x)) + 1) / 2
 
     _TORCH_CLASSES["TorchHINT"] = TorchHINT

@@ -10,6 +10,7 @@
     python main.py tune [--config FILE] [--set k=v ...] [--trials N] [--overwrite]
                         [--retrain-best] [--chief | --worker N] [--oracle HOST:PORT]
     python main.py export --run RUN_DIR --out EXPORT_DIR [--name NAME] [--version N]
+    python main.py convert-official CHECKPOINT.pth --out RUN_DIR [--preset hint]
 
 Every subcommand is a function in `hint.commands`, callable in-process.
 """
@@ -26,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from hint.task_plugin import get_task, task_names  # noqa: E402
 
 # The generic commands; each task with an inference command adds its own (`inpaint`, ...).
-COMMANDS = ("train", "evaluate", "summary", "export", "tune")
+COMMANDS = ("train", "evaluate", "summary", "export", "tune", "convert-official")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="EXPORT_DIR", help="export root folder")
     p.add_argument("--name", default="hint", help="served model name (default: %(default)s)")
     p.add_argument("--version", type=int, help="version number (default: the next free one)")
+
+    p = sub.add_parser(
+        "convert-official",
+        help="the HINT authors' PyTorch checkpoint as a run directory (needs PyTorch)",
+    )
+    p.add_argument("checkpoint", help="the official generator file (InpaintingModel_gen.pth)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create")
+    p.add_argument(
+        "--preset",
+        default="hint",
+        help="the HINT preset the checkpoint was trained at (default: %(default)s, the official "
+        "configuration of the released checkpoints)",
+    )
     return parser
 
 
@@ -116,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "export":
             commands.export(args.run, args.out, name=args.name, version=args.version)
+        elif args.command == "convert-official":
+            commands.convert_official(args.checkpoint, args.out, preset=args.preset)
         else:
             commands.infer(args.command, args)
     except commands.USER_ERRORS as e:

@@ -7,11 +7,12 @@ import os
 import textwrap
 
 from hint import config as config_lib
-from hint import training
+from hint import official_checkpoint, training
 from hint.datasets.image_io import ImageReadError, ImageWriteError
 from hint.export import ExportError
 from hint.inference import InferenceError
 from hint.losses import VGGWeightsUnavailable
+from hint.official_checkpoint import ConversionError
 from hint.precision import PrecisionError
 from hint.pretrained import PretrainedError
 from hint.task_plugin import UnknownTaskError, get_task
@@ -37,12 +38,20 @@ USER_ERRORS = (
     PrecisionError,
     UnknownTaskError,
     WeightsError,
+    ConversionError,
 )
 
 
 def train(config_path, overrides=(), resume=None, evaluate=True) -> str:
     """Trains (or resumes) a run, then evaluates it; prints where everything went."""
     if resume:
+        if os.path.isfile(os.path.join(resume, official_checkpoint.SOURCE_FILE)):
+            # A converted checkpoint has no training state: "resuming" would train afresh over
+            # its model.keras.
+            raise training.TrainingError(
+                f"{resume} holds converted weights, not a training run: nothing to resume. "
+                f"Fine-tune them in a new run with --set model.init_from={resume}"
+            )
         cfg = training.load_run_config(resume)
         if overrides:
             # Only the schedule may change on resume: the model must match its checkpoints.
@@ -143,4 +152,24 @@ def export(run_dir, out_dir, name="hint", version=None) -> str:
     task = get_task(training.load_run_config(run_dir).task) if os.path.isdir(run_dir) else None
     if task is not None and task.serving_note:
         print(textwrap.fill(task.serving_note, width=100))
+    return path
+
+
+def convert_official(checkpoint, out_dir, preset="hint") -> str:
+    """Converts the HINT authors' generator checkpoint into a run directory; prints how to use it.
+
+    See `hint.official_checkpoint.convert_checkpoint` (the mapping, the run directory, the
+    errors).
+    """
+    from hint import official_checkpoint
+
+    path = official_checkpoint.convert_checkpoint(checkpoint, out_dir, preset=preset)
+    defaults = ", ".join(f"{k}={v}" for k, v in official_checkpoint.INFERENCE_DEFAULTS.items())
+    print(f"Converted {checkpoint} to {path} (inference defaults: {defaults})")
+    print(f"  python main.py inpaint --run {path} --image photo.png --mask mask.png --out out.png")
+    print(
+        "The weights are the HINT authors' (official repository: "
+        f"{official_checkpoint.OFFICIAL_REPOSITORY}); their training data's terms apply to "
+        "their use (docs/inpainting.md)."
+    )
     return path

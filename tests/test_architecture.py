@@ -43,6 +43,7 @@ LAYERS = {
     "hint.summary": 3,
     "hint.model_card": 3,
     "hint.restorer": 3,
+    "hint.official_checkpoint": 3,
     "hint.tasks": 4,
     "hint.commands": 5,
     "hint.tuning": 5,

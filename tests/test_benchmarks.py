@@ -110,27 +110,28 @@ def _copy_conv(torch, keras_conv, torch_conv, depthwise=False):
 
 
 def _copy_norm(torch, keras_norm, torch_norm):
-    _set(torch, torch_norm.weight, _numpy(keras_norm.gamma))
+    _set(torch, torch_norm.body.weight, _numpy(keras_norm.gamma))
     if keras_norm.center:
-        _set(torch, torch_norm.bias, _numpy(keras_norm.beta))
+        _set(torch, torch_norm.body.bias, _numpy(keras_norm.beta))
 
 
 def _copy_block(torch, block, reference):
-    for i in (1, 2, 3):
-        _copy_norm(torch, getattr(block, f"norm_{i}"), getattr(reference, f"norm_{i}"))
-    for name in ("ffn_1", "ffn_2"):
-        ffn, ffn_ref = getattr(block, name), getattr(reference, name)
+    # Keras name -> the reference's (the official code's) name.
+    for ours, official in (("norm_1", "norm1_1"), ("norm_2", "norm1"), ("norm_3", "norm2")):
+        _copy_norm(torch, getattr(block, ours), getattr(reference, official))
+    for ours, official in (("ffn_1", "ffn1"), ("ffn_2", "ffn")):
+        ffn, ffn_ref = getattr(block, ours), getattr(reference, official)
         _copy_conv(torch, ffn.project_in, ffn_ref.project_in)
-        _copy_conv(torch, ffn.depthwise, ffn_ref.depthwise, depthwise=True)
+        _copy_conv(torch, ffn.depthwise, ffn_ref.dwconv, depthwise=True)
         _copy_conv(torch, ffn.project_out, ffn_ref.project_out)
-    scal, scal_ref = block.attention, reference.attention
+    scal, scal_ref = block.attention, reference.attn
     _copy_conv(torch, scal.qkv, scal_ref.qkv)
-    _copy_conv(torch, scal.qkv_depthwise, scal_ref.qkv_depthwise, depthwise=True)
+    _copy_conv(torch, scal.qkv_depthwise, scal_ref.qkv_dwconv, depthwise=True)
     _set(torch, scal_ref.temperature, _numpy(scal.temperature))
-    _copy_conv(torch, scal.spatial_conv_1, scal_ref.spatial[1])
-    _copy_norm(torch, scal.spatial_norm_1, scal_ref.spatial[2])
-    _copy_conv(torch, scal.spatial_conv_2, scal_ref.spatial[4])
-    _copy_norm(torch, scal.spatial_norm_2, scal_ref.spatial[5])
+    _copy_conv(torch, scal.spatial_conv_1, scal_ref.conv[0])
+    _copy_norm(torch, scal.spatial_norm_1, scal_ref.conv[1])
+    _copy_conv(torch, scal.spatial_conv_2, scal_ref.conv[3])
+    _copy_norm(torch, scal.spatial_norm_2, scal_ref.conv[4])
     _copy_conv(torch, scal.project_out, scal_ref.project_out)
 
 
@@ -141,7 +142,7 @@ def _offset_major(channels):
 
 
 def _copy_mpd(torch, mpd, reference):
-    _copy_conv(torch, mpd.conv, reference.conv)
+    _copy_conv(torch, mpd.conv, reference.body[0])
     features = _numpy(mpd.feature_depthwise.kernel)[:, :, :, 0]
     mask = _numpy(mpd.mask_depthwise.kernel)
     half = mask.shape[-1]
@@ -155,7 +156,7 @@ def _copy_mpd(torch, mpd, reference):
 
 def _copy_upsample(torch, upsample, reference):
     kernel = _numpy(upsample.conv.kernel)[..., _offset_major(upsample.conv.kernel.shape[-1])]
-    _set(torch, reference.conv.weight, kernel.transpose(3, 2, 0, 1))
+    _set(torch, reference.body[0].weight, kernel.transpose(3, 2, 0, 1))
 
 
 def _nchw(torch, array):
@@ -191,15 +192,15 @@ def test_reference_components_compute_what_the_keras_layers_compute(layer_norm):
     x = rng.normal(size=(2, 16, 16, 16)).astype("float32")
     mask = (rng.random((2, 16, 16, 1)) < 0.4).astype("float32")
 
-    block, block_ref = model.get_layer("decoder_1_block_0"), reference.decoder_1.blocks[0]
+    block, block_ref = model.get_layer("decoder_1_block_0"), reference.decoder_level1[0]
     _copy_block(torch, block, block_ref)
     assert bench.torch_parameter_count(block_ref) == _parameters(block)
     np.testing.assert_allclose(
         _nhwc(block_ref(_nchw(torch, x))), _numpy(block(x)), rtol=1e-4, atol=1e-4
     )
 
-    embedding, embedding_ref = model.get_layer("embedding"), reference.embedding
-    _copy_conv(torch, embedding.projection, embedding_ref.projection)
+    embedding, embedding_ref = model.get_layer("embedding"), reference.patch_embed
+    _copy_conv(torch, embedding.projection, embedding_ref.gproj1)
     np.testing.assert_allclose(
         _nhwc(embedding_ref(_nchw(torch, x[..., :4]))),
         _numpy(embedding(x[..., :4])),
@@ -207,7 +208,7 @@ def test_reference_components_compute_what_the_keras_layers_compute(layer_norm):
         atol=1e-4,
     )
 
-    mpd, mpd_ref = model.get_layer("mpd_2"), reference.mpd_2
+    mpd, mpd_ref = model.get_layer("mpd_2"), reference.down2_3
     _copy_mpd(torch, mpd, mpd_ref)
     assert bench.torch_parameter_count(mpd_ref) == _parameters(mpd)
     expected = _numpy(mpd([x, mask]))[..., _offset_major(32)]
@@ -215,7 +216,7 @@ def test_reference_components_compute_what_the_keras_layers_compute(layer_norm):
         _nhwc(mpd_ref(_nchw(torch, x), _nchw(torch, mask))), expected, rtol=1e-4, atol=1e-4
     )
 
-    upsample, upsample_ref = model.get_layer("upsample_2"), reference.upsample_2
+    upsample, upsample_ref = model.get_layer("upsample_2"), reference.up3_2
     x32 = rng.normal(size=(2, 8, 8, 32)).astype("float32")
     _copy_upsample(torch, upsample, upsample_ref)
     np.testing.assert_allclose(

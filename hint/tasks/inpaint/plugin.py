@@ -362,8 +362,8 @@ class InpaintPlugin(TaskPlugin):
     # ------------------------------------------------------------------ serving
 
     serving_note = (
-        "Note: the served graph runs the network as `inpaint` does under this model's defaults "
-        "(colour planes, Poisson blending), on the whole image: images larger than the model's "
+        "Note: the served graph runs the network as `inpaint` does under this model's saved "
+        "colour handling and blending, on the whole image: images larger than the model's "
         "max_side, which `inpaint` fills window by window, and --ensemble are not served."
     )
 
