@@ -39,7 +39,9 @@ the rows of the same job, with how their setting differs.
 
 DIP's fit is stopped at the job's iteration count, never by looking at the clean image. The row
 "DIP ema, oracle stop at N" is what the moving average was at its best iteration against the
-clean image: an oracle, shown to tell how much a good stopping rule could give.
+clean image: an oracle, shown to tell how much a good stopping rule could give. For denoising,
+the rows "noise-level stop" are where `dip.stop: discrepancy` stops the same fit (read from the
+row's history: the rule looks at the loss only), with sigma given and estimated.
 
 Results: `rows.jsonl` (one line per finished row), `table.md`, `<row>_curve.png` (loss and PSNR
 per iteration), `<row>_history.json.gz` (the same per iteration, as numbers), and
@@ -261,13 +263,38 @@ def read_rows(out_dir: str) -> list[dict]:
     return list({r["row"]: r for r in rows}.values())
 
 
-def format_table(rows: list[dict]) -> str:
+def stopping_rows(row: dict, out_dir: str) -> dict:
+    """Where `dip.stop: discrepancy` would have stopped a denoising row, from its history.
+
+    The rule reads only the loss, so the fit up to its stop is the row's own fit: the moving
+    average's PSNR at that iteration is what `--set dip.stop=discrepancy` returns. Two rows:
+    the noise level given (sigma 25) and estimated from the noisy image (the default).
+    """
+    path = os.path.join(out_dir, f"{row['row']}_history.json.gz")
+    if row["job"] != "denoise" or not os.path.isfile(path):
+        return {}
+    from hint.tasks.dip.plugin import noise_sigma
+    from hint.tasks.dip.prior_fit import discrepancy_stop
+
+    history = read_history(path)["history"]
+    _, noisy, _ = load_row(ROWS[row["row"]], row["size"])
+    window = DIPConfig().stop_window
+    out = {}
+    for how, sigma in (("given", SIGMA), ("estimated", noise_sigma(noisy, None))):
+        n = discrepancy_stop(history["loss"], (sigma / 255.0) ** 2, window)
+        if n is not None:
+            label = f"DIP ema, noise-level stop ({how}: sigma {sigma:.1f}) at {n}"
+            out[label] = {"psnr": float(history["psnr_clean_ema"][n - 1]), "ssim": None}
+    return out
+
+
+def format_table(rows: list[dict], out_dir: str = DEFAULT_OUT) -> str:
     lines = []
     for job in dict.fromkeys(r["job"] for r in rows):
         table = []
         for r in (r for r in rows if r["job"] == job):
             iterations = str(r["iterations"]) + ("" if r["official_iterations"] else " (cut)")
-            for label, m in r["metrics"].items():
+            for label, m in {**r["metrics"], **stopping_rows(r, out_dir)}.items():
                 table.append(
                     [
                         r["image"],
@@ -320,7 +347,7 @@ def main(argv=None) -> int:
                 return 130
             _append(os.path.join(args.out, "rows.jsonl"), row)
             shutil.rmtree(os.path.join(args.out, "checkpoints", name), ignore_errors=True)
-    text = format_table(read_rows(args.out))
+    text = format_table(read_rows(args.out), args.out)
     with image_io.atomic_write(os.path.join(args.out, "table.md"), mode="w") as f:
         f.write(text + "\n")
     print(text)

@@ -15,6 +15,11 @@ from hint.config import ConfigError, check_choice, check_positive
 INPUT_KINDS = ("noise", "meshgrid")
 """The fixed input code: uniform noise x 1/10 with `input_depth` channels, or the 2-channel grid."""
 
+STOPS = ("none", "discrepancy")
+"""When a fit stops before its iteration count: never, or (`denoise`) when its loss, averaged
+over `dip.stop_window` iterations, falls to the noise variance (Morozov's discrepancy principle:
+a fit closer to the noisy image than the clean one is fitting the noise)."""
+
 RESULTS = ("ema", "final", "best-loss")
 """What `--out` gets: the moving average of the outputs, the last output, or the output of
 the iteration with the lowest loss."""
@@ -150,6 +155,12 @@ class DIPConfig:
     seed: int = 0  # seeds the weights, the input code and its perturbations
     snapshot_every: int = 0  # iterations between snapshots in the sheet; 0 = iterations / 8
     checkpoint_every: int = 200  # iterations between resumable checkpoints; 0 = none
+    # Early stopping (`STOPS`), for `denoise`: at the noise level `sigma` (0-255 units; null =
+    # estimated from the image by scikit-image's wavelet estimator), over `stop_window`
+    # iterations, since the loss of one iteration moves with the input perturbation.
+    stop: str = "none"
+    sigma: float | None = None
+    stop_window: int = 50
 
 
 def job_settings(section: DIPConfig) -> dict:
@@ -180,6 +191,15 @@ def validate(section: DIPConfig) -> None:
         if value is not None:
             check_positive(value, f"dip.{name}", allow_zero=True)
     check_positive(section.check_every, "dip.check_every")
+    check_choice(section.stop, STOPS, "dip.stop")
+    check_positive(section.stop_window, "dip.stop_window")
+    if section.sigma is not None:
+        check_positive(section.sigma, "dip.sigma")
+    if section.stop == "discrepancy" and section.job != "denoise":
+        raise ConfigError(
+            "'dip.stop: discrepancy' needs a noisy image to measure the fit against: it is for "
+            f"--job denoise. Received: dip.job={section.job!r}"
+        )
     if not 0.0 <= section.exp_weight < 1.0:
         raise ConfigError(
             f"'dip.exp_weight' must be in [0, 1). Received: dip.exp_weight={section.exp_weight}"

@@ -21,6 +21,8 @@ class FitResult:
         iterations: Iterations done.
         interrupted: Whether the fit stopped early (Ctrl-C).
         cpu_seconds: Process time (all threads) of the iterations, across resumed runs.
+        stopped_at: The iteration count at which the stopping rule (`dip.stop`) ended the fit,
+            or None when it ran all its iterations.
     """
 
     final: np.ndarray
@@ -31,6 +33,7 @@ class FitResult:
     iterations: int
     interrupted: bool = False
     cpu_seconds: float = 0.0
+    stopped_at: int | None = None
 
     def image(self, which: str) -> np.ndarray:
         """`"ema"`, `"final"` or `"best-loss"`."""

@@ -152,6 +152,15 @@ class DIPPlugin(TaskPlugin):
         def snapshot(i, out, ema):
             on_snapshot(i, out[:out_h, :out_w], ema[:out_h, :out_w])
 
+        stop_below = None
+        if section.stop == "discrepancy":
+            sigma = noise_sigma(image, section.sigma)
+            stop_below = (sigma / 255.0) ** 2
+            if progress:
+                given = "given" if section.sigma is not None else "estimated from the image"
+                print(
+                    f"Stopping when the fit reaches the noise level: sigma {sigma:.1f} ({given})."
+                )
         result = fit.run(
             iterations,
             progress=progress,
@@ -159,6 +168,8 @@ class DIPPlugin(TaskPlugin):
             checkpoint_every=section.checkpoint_every,
             on_snapshot=snapshot if on_snapshot is not None else None,
             snapshot_every=every,
+            stop_below=stop_below,
+            stop_window=section.stop_window,
         )
         result.final = result.final[:out_h, :out_w]
         result.ema = result.ema[:out_h, :out_w]
@@ -364,7 +375,8 @@ class DIPPlugin(TaskPlugin):
         stem = os.path.splitext(out)[0]
         written.append(self._curve(result, stem + CURVE_SUFFIX))
         written.append(self._sheet(snapshots, stem + SNAPSHOTS_SUFFIX))
-        line = f"Restored ({which}, {result.iterations} iterations): {out}"
+        stopped = ", stopped at the noise level" if result.stopped_at is not None else ""
+        line = f"Restored ({which}, {result.iterations} iterations{stopped}): {out}"
         if clean is not None:
             from hint.evaluation import image_metrics
 
@@ -396,3 +408,17 @@ def _factor(section) -> int:
 
 
 register_task(DIPPlugin())
+
+
+def noise_sigma(image, sigma: float | None) -> float:
+    """The noise level in 0-255 units: `sigma` when given, else estimated from `image`.
+
+    The estimate is scikit-image's `estimate_sigma` (Donoho's median absolute deviation of the
+    finest wavelet coefficients), averaged over the channels.
+    """
+    if sigma is not None:
+        return float(sigma)
+    from skimage.restoration import estimate_sigma
+
+    image = np.asarray(image, np.float64)
+    return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True)) * 255.0

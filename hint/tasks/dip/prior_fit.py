@@ -185,6 +185,8 @@ class PriorFit:
         on_snapshot=None,
         snapshot_every: int = 0,
         estimate_after: int = 3,
+        stop_below: float | None = None,
+        stop_window: int = 50,
     ) -> FitResult:
         """Runs until `iterations` are done (counting those of a resumed run).
 
@@ -198,14 +200,24 @@ class PriorFit:
                 `snapshot_every` iterations and at the end.
             snapshot_every: Iterations between snapshots; 0 = none.
             estimate_after: Iterations timed for the estimate, after the first (tracing).
+            stop_below: Stop once the mean loss of the last `stop_window` iterations is at or
+                below this (`discrepancy_stop`); None = run all `iterations`.
+            stop_window: Iterations the stopping rule averages.
 
         Returns:
             The `FitResult`; `interrupted` when Ctrl-C stopped it (the state so far is kept).
         """
-        bar, interrupted, started = None, False, None
+        bar, interrupted, started, stopped_at = None, False, None, None
         timed_from = self.iteration + 1
         try:
             while self.iteration < iterations:
+                # Checked before the step as well as after it, so a resumed fit that had
+                # already stopped does not take one more step.
+                if stop_below is not None and _settled(
+                    self.history["loss"], stop_below, stop_window
+                ):
+                    stopped_at = self.iteration
+                    break
                 if self.iteration == timed_from:
                     started = time.perf_counter()
                 self.step()
@@ -235,9 +247,11 @@ class PriorFit:
             and (not snapshot_every or self.iteration % snapshot_every)
         ):
             on_snapshot(self.iteration, self.final, self.ema)
-        return self.result(interrupted)
+        if bar is not None and stopped_at is not None:
+            print(f"\nStopped at iteration {stopped_at}: the fit reached the noise level.")
+        return self.result(interrupted, stopped_at)
 
-    def result(self, interrupted: bool = False) -> FitResult:
+    def result(self, interrupted: bool = False, stopped_at: int | None = None) -> FitResult:
         if self.final is None:
             raise ValueError("The fit has not run an iteration. Received: iteration=0")
         return FitResult(
@@ -249,6 +263,7 @@ class PriorFit:
             self.iteration,
             interrupted,
             self.cpu_seconds,
+            stopped_at,
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -302,3 +317,24 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _settled(losses, threshold: float, window: int, end: int | None = None) -> bool:
+    """Whether the mean of the `window` losses before `end` (default: all) is <= `threshold`."""
+    end = len(losses) if end is None else end
+    return end >= window and float(np.mean(losses[end - window : end])) <= threshold
+
+
+def discrepancy_stop(losses, threshold: float, window: int) -> int | None:
+    """The iteration count at which `PriorFit.run(stop_below=threshold)` stops, or None.
+
+    The first n >= `window` with mean(losses[n - window : n]) <= `threshold`: what the loop
+    decides from its own history, so a finished fit's history tells where the rule would have
+    stopped it.
+    """
+    losses = [float(v) for v in losses]
+    # The loop's own test at every count, so that both agree to the last rounding.
+    return next(
+        (n for n in range(window, len(losses) + 1) if _settled(losses, threshold, window, n)),
+        None,
+    )

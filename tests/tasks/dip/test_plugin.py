@@ -110,3 +110,39 @@ def test_config_section_and_job_settings():
     assert settings["input_depth"] == 2 and settings["iterations"] == 5001
     assert get_task("dip").make_data(cfg) is None  # no training set
     assert get_task("dip").serving_module(None) is None
+
+
+def test_the_noise_level_stop_is_for_denoising_only():
+    from hint.config import ConfigError
+
+    with pytest.raises(ConfigError, match="for --job denoise"):
+        dip_config.validate(dip_config.DIPConfig(job="text", stop="discrepancy"))
+    with pytest.raises(ConfigError, match="dip.stop"):
+        dip_config.validate(dip_config.DIPConfig(stop="sometimes"))
+    cfg = load_config(None, ["dip.stop=discrepancy", "dip.sigma=25"])
+    dip_config.validate(cfg.dip)
+    assert cfg.dip.stop == "discrepancy" and cfg.dip.sigma == 25
+
+
+def test_noise_sigma_is_given_or_estimated():
+    from hint.tasks.dip.plugin import noise_sigma
+
+    rng = np.random.default_rng(0)
+    # A smooth image, so the finest wavelet coefficients are the noise's.
+    y, x = np.mgrid[0:96, 0:96] / 96.0
+    clean = np.stack([0.5 + 0.3 * np.sin(3 * x + 2 * y)] * 3, -1)
+    noisy = clean + rng.normal(0, 25 / 255, clean.shape)
+    assert noise_sigma(noisy, None) == pytest.approx(25, abs=1.5)
+    assert noise_sigma(noisy, 15.0) == 15.0
+
+
+@pytest.mark.slow
+def test_denoise_stops_at_the_noise_level(files, tmp_path, capsys):
+    out = str(tmp_path / "stopped.png")
+    argv = ["dip", "--job", "denoise", "--image", files["noisy"], "--out", out, *FEW[2:]]
+    # A noise level far above the image's: the fit is "at the noise level" after one window.
+    argv += ["dip.stop=discrepancy", "dip.sigma=200", "dip.stop_window=2", "--iterations", "50"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "sigma 200.0 (given)" in printed
+    assert "Restored (ema, 2 iterations, stopped at the noise level)" in printed

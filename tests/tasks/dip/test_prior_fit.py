@@ -8,6 +8,7 @@ import tensorflow as tf
 from hint.models import DIPSkip
 from hint.models.dip_skip import noise_code
 from hint.tasks.dip import PriorFit
+from hint.tasks.dip.prior_fit import discrepancy_stop
 
 SIZE = 32
 
@@ -149,3 +150,31 @@ def test_an_operator_compares_the_downsampled_output(factor):
     fit = PriorFit(_network(), noise_code(SIZE, SIZE, 4, 0), small, known, lr=0.01, operator=down)
     result = fit.run(3, progress=False)
     assert result.final.shape == (SIZE, SIZE, 3)
+
+
+def test_discrepancy_stop_is_the_first_window_at_or_below_the_threshold():
+    losses = [5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 0.5]
+    assert discrepancy_stop(losses, 3.0, 3) == 4  # mean(4, 3, 2) = 3
+    assert discrepancy_stop(losses, 1.0, 2) == 6
+    assert discrepancy_stop(losses, 0.1, 2) is None
+    assert discrepancy_stop(losses[:2], 10.0, 3) is None  # fewer iterations than the window
+
+
+def test_the_loop_stops_where_its_history_says_and_resumes_stopped(tmp_path):
+    window = 5
+    free = _fit().run(40, progress=False)
+    # A threshold the fit crosses halfway: the mean of the window ending at iteration 20.
+    threshold = float(np.mean(free.history["loss"][15:20]))
+    expected = discrepancy_stop(free.history["loss"], threshold, window)
+    assert expected is not None and expected < 40
+    fit = _fit()
+    stopped = fit.run(40, progress=False, stop_below=threshold, stop_window=window)
+    assert stopped.stopped_at == stopped.iterations == expected
+    # The same trajectory up to the stop: the rule reads the loss only.
+    np.testing.assert_array_equal(stopped.history["loss"], free.history["loss"][:expected])
+    fit.save(str(tmp_path / "ckpt"))
+    again = _fit()
+    again.restore(str(tmp_path / "ckpt"))
+    resumed = again.run(40, progress=False, stop_below=threshold, stop_window=window)
+    assert resumed.iterations == expected and resumed.stopped_at == expected
+    assert free.stopped_at is None
