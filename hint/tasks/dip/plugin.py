@@ -383,6 +383,9 @@ class DIPPlugin(TaskPlugin):
             m = image_metrics(restored[None], clean[None])
             line += f"; against --clean: PSNR {m['psnr'][0]:.2f} dB, SSIM {m['ssim'][0]:.4f}"
         print(line)
+        hint_line = _stop_hint(section, work_image, result)
+        if hint_line:
+            print(hint_line)
         if result.interrupted:
             print(f"Interrupted: `--resume` continues it from {checkpoint}.")
         else:
@@ -422,3 +425,23 @@ def noise_sigma(image, sigma: float | None) -> float:
 
     image = np.asarray(image, np.float64)
     return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True)) * 255.0
+
+
+def _stop_hint(section, image, result: FitResult) -> str | None:
+    """For a denoising fit run to its count: where it reached the noise level, if well before.
+
+    The official iteration counts were set for large images; a small one is fitted sooner and
+    then the fit learns the noise, so the user is told where `dip.stop=discrepancy` would stop.
+    """
+    if section.job != "denoise" or section.stop != "none" or result.interrupted:
+        return None
+    from hint.tasks.dip.prior_fit import discrepancy_stop
+
+    sigma = noise_sigma(image, section.sigma)
+    n = discrepancy_stop(result.history["loss"], (sigma / 255.0) ** 2, section.stop_window)
+    if n is None or n > 0.9 * result.iterations:
+        return None
+    return (
+        f"Note: the fit reached the noise level (sigma {sigma:.1f}) at iteration {n} of "
+        f"{result.iterations} and then fitted the noise; --set dip.stop=discrepancy stops there."
+    )

@@ -146,3 +146,22 @@ def test_denoise_stops_at_the_noise_level(files, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "sigma 200.0 (given)" in printed
     assert "Restored (ema, 2 iterations, stopped at the noise level)" in printed
+
+
+def test_a_denoising_fit_past_the_noise_level_says_where_to_stop():
+    from hint.tasks.dip.fit_result import FitResult
+    from hint.tasks.dip.plugin import _stop_hint
+
+    image = np.zeros((8, 8, 1), np.float32)
+    # (25 / 255)^2 = 0.0096: the window of 5 reaches it at iteration 96 of 100, near the end.
+    loss = list(np.linspace(0.05, 0.008, 100))
+    result = FitResult(image, image, image, {"loss": loss}, [], 100)
+    section = dip_config.DIPConfig(job="denoise", sigma=25.0, stop_window=5)
+    assert _stop_hint(section, image, result) is None
+    result.history["loss"] = [0.05] * 50 + [0.001] * 150
+    result.iterations = 200
+    hint_line = _stop_hint(section, image, result)
+    assert "at iteration 55 of 200" in hint_line and "dip.stop=discrepancy" in hint_line
+    stopped = dip_config.DIPConfig(job="denoise", sigma=25.0, stop_window=5, stop="discrepancy")
+    assert _stop_hint(stopped, image, result) is None
+    assert _stop_hint(dip_config.DIPConfig(job="text", sigma=25.0), image, result) is None
