@@ -2,7 +2,7 @@
 
     python main.py --config config.yaml            train + evaluate (the main job)
     python main.py train --config FILE [--set k=v ...] [--resume RUN_DIR]
-    python main.py evaluate --run RUN_DIR [--data DIR]
+    python main.py evaluate --run RUN_DIR [--data DIR] [--set eval.KEY=VALUE ...]
     python main.py inpaint --image IN --mask MASK --out OUT [--run RUN_DIR] [--precision P]
     python main.py denoise --image IN --out OUT [--sigma 25 | --blind] [--run RUN_DIR]
                            [--precision P]
@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="a trained run through its task's evaluation protocol")
     p.add_argument("--run", required=True, metavar="RUN_DIR")
     p.add_argument("--data", metavar="DIR", help="evaluate on this image folder instead")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="eval.* keys only, e.g. --set eval.fid_weights=pt_inception-2015-12-05-6726825d.pth",
+    )
 
     # One inference command per task that has one (`TaskPlugin.add_inference_arguments`).
     for name in task_names():
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             commands.train(args.config, args.set, resume=args.resume, evaluate=not args.no_eval)
         elif args.command == "evaluate":
-            commands.evaluate(args.run, data=args.data)
+            commands.evaluate(args.run, data=args.data, overrides=args.set)
         elif args.command == "summary":
             commands.summary(args.config, args.set, as_json=args.json)
         elif args.command == "tune":

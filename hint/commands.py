@@ -82,11 +82,11 @@ def train(config_path, overrides=(), resume=None, evaluate=True) -> str:
     return run_dir
 
 
-def evaluate(run_dir, data=None):
+def evaluate(run_dir, data=None, overrides=()):
     """Evaluates a run per hole-ratio bucket; prints the table and where it was saved."""
     from hint import evaluation
 
-    return evaluation.evaluate_run(run_dir, data=data)
+    return evaluation.evaluate_run(run_dir, data=data, overrides=overrides)
 
 
 def infer(task: str, args) -> list[str]:

@@ -245,7 +245,13 @@ def start_networks(cfg) -> dict:
     return {label: inference.load_model(source, precision="float32")}
 
 
-def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) -> list[dict]:
+# What `evaluate --set` may change: the measurement's own settings, not the run's.
+EVALUATE_OVERRIDES = ("eval.",)
+
+
+def evaluate_run(
+    run_dir: str, data: str | None = None, verbose: bool = True, overrides=()
+) -> list[dict]:
     """Evaluates a run's best network with its task's protocol; writes `eval/metrics.*`.
 
     A run that started from another network (`model.init_from`) is compared with it, and the
@@ -257,11 +263,19 @@ def evaluate_run(run_dir: str, data: str | None = None, verbose: bool = True) ->
         run_dir: The run directory.
         data: A folder of images to evaluate on instead (written to `eval_<folder name>/`).
         verbose: Show progress and print the table.
+        overrides: `"eval.key=value"` strings (the metric weight files, `eval.samples`, ...).
 
     Returns:
         The run's own rows (`TaskPlugin.evaluate`), without the compared methods.
     """
-    cfg = training.load_run_config(run_dir)
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if not key.startswith(EVALUATE_OVERRIDES):
+            raise config_lib.ConfigError(
+                f"evaluate --set accepts only eval.* keys (the run's own settings define what "
+                f"is measured). Received: {key}"
+            )
+    cfg = training.load_run_config(run_dir, overrides)
     network = inference.load_model(run_dir, precision="float32")
     plugin = get_task(cfg.task)
     out_dir = os.path.join(run_dir, "eval" if data is None else "eval_" + _slug(data))

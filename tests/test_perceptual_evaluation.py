@@ -151,3 +151,64 @@ def test_configured_files_load_and_other_fid_weights_are_labelled(perceptual, tm
     assert not collector.comparable  # not pytorch-fid's file
     layer = collector.fid_network.get_layer("Conv2d_1a_3x3.bn")
     np.testing.assert_array_equal(layer.gamma.numpy(), fid_state["Conv2d_1a_3x3.bn.weight"].numpy())
+
+
+def _tiny_run(tmp_path):
+    """A run directory of an untrained tiny HINT, evaluated on 80 px crops of 2 images."""
+    from hint.datasets import image_io
+    from hint.models import HINTBackbone, get_preset
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = config_lib.config_from_dict(
+        {
+            "task": "inpaint",
+            "run": {"dir": str(tmp_path), "name": "run"},
+            "data": {"image_size": 80, "channels": 3},
+            "model": {"preset": "hint_tiny"},
+            "inpaint": {"per_bucket": 2, "baselines": []},
+            "eval": {"samples": 0},
+        },
+        source="test",
+    )
+    config_lib.dump_config(cfg, str(run / "config.yaml"))
+    preset = {k: v for k, v in get_preset("hint_tiny").items() if k != "type"}
+    HINTBackbone(**preset).save(str(run / "model.keras"))
+    data = tmp_path / "photos"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        image_io.write_image(str(data / f"{i}.png"), rng.random((80, 80, 3)))
+    return run, data
+
+
+@pytest.mark.slow
+def test_evaluate_command_prints_the_columns_it_can_and_says_how_to_add_them(
+    perceptual, tmp_path, capsys
+):
+    torch = pytest.importorskip("torch")
+    from hint import cli
+
+    run, data = _tiny_run(tmp_path)
+    assert cli.main(["evaluate", "--run", str(run), "--data", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert HOW_TO_ENABLE in printed and "LPIPS" not in printed.split(HOW_TO_ENABLE)[1]
+    _, lpips = perceptual
+    vgg = {
+        f"features.{i}.weight": torch.randn(cout, cin, 3, 3) * 0.05
+        for i, _, cin, cout in VGG16_CONVS
+    }
+    vgg |= {f"features.{i}.bias": torch.zeros(cout) for i, _, _, cout in VGG16_CONVS}
+    linear = {
+        f"lin{k}.model.1.weight": torch.ones(1, c, 1, 1) for k, c in enumerate(FEATURE_CHANNELS)
+    }
+    torch.save(vgg, tmp_path / "vgg16.pth")
+    torch.save(linear, tmp_path / "lin.pth")
+    argv = ["evaluate", "--run", str(run), "--data", str(data), "--set"]
+    argv += [f"eval.lpips_vgg_weights={tmp_path / 'vgg16.pth'}"]
+    argv += [f"eval.lpips_linear_weights={tmp_path / 'lin.pth'}"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "LPIPS" in printed and HOW_TO_ENABLE not in printed
+    assert cli.main(["evaluate", "--run", str(run), "--set", "model.preset=hint"]) == 2
+    assert "accepts only eval.* keys" in capsys.readouterr().err

@@ -55,12 +55,12 @@ def make_run_dir(cfg: config_lib.Config) -> str:
     return run_dir
 
 
-def load_run_config(run_dir: str) -> config_lib.Config:
-    """The resolved config of a run directory."""
+def load_run_config(run_dir: str, overrides=()) -> config_lib.Config:
+    """The resolved config of a run directory, with `overrides` (`"key=value"`) applied."""
     path = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(path):
         raise TrainingError(f"Not a run directory (no config.yaml): {run_dir}")
-    return config_lib.load_config(path)
+    return config_lib.load_config(path, list(overrides))
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
