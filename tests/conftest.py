@@ -45,3 +45,18 @@ def shared_data_path(*parts):
     if not os.path.exists(path):
         pytest.skip(f"shared data not found at {path} (only present beside the project checkout)")
     return path
+
+
+@pytest.fixture()
+def without_torch(monkeypatch):
+    """`import torch` fails, as on a machine without PyTorch (which CI has)."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)

@@ -7,7 +7,6 @@ conversion is checked against the project's PyTorch reference of the official ge
 official code itself by `benchmarks/official_checkpoint_parity.py`.
 """
 
-import builtins
 import json
 import os
 
@@ -206,16 +205,8 @@ def test_missing_file_is_a_one_line_error(tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
-def test_without_torch_the_error_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+def test_without_torch_the_error_says_how_to_install_it(tmp_path, capsys, without_torch):
     (tmp_path / "gen.pth").write_bytes(b"x")
-    real_import = builtins.__import__
-
-    def no_torch(name, *args, **kwargs):
-        if name == "torch":
-            raise ImportError("No module named 'torch'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_torch)
     assert _convert(tmp_path / "gen.pth", tmp_path / "run") == 2
     _assert_one_line_error(capsys, 'pip install -e ".[torch]"')
     assert os.listdir(tmp_path) == ["gen.pth"]

@@ -1,7 +1,5 @@
 """Reading PyTorch weight files: the tensors, checkpoint entries, and readable errors."""
 
-import builtins
-
 import numpy as np
 import pytest
 
@@ -13,17 +11,9 @@ def test_missing_file_is_named(tmp_path):
         torch_weights.read_state_dict(str(tmp_path / "none.pth"))
 
 
-def test_without_torch_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+def test_without_torch_the_error_says_how_to_install_it(tmp_path, without_torch):
     path = tmp_path / "w.pth"
     path.write_bytes(b"x")
-    real_import = builtins.__import__
-
-    def no_torch(name, *args, **kwargs):
-        if name == "torch":
-            raise ImportError("No module named 'torch'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(torch_weights.WeightsError, match=r"pip install -e \".\[torch\]\""):
         torch_weights.read_state_dict(str(path))
 
