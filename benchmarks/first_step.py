@@ -11,10 +11,13 @@ execution. This script splits it so a change can be judged at its cause:
 - `first_over_steady`: (trace + first execution) / steady, the issue's ratio (target <= 3).
 
 The step is a plain `tf.function`: the generator's forward pass, an L1 loss against a random
-target, gradients and a Keras Adam update (no discriminator or VGG losses), at batch 1.
+target, gradients and an Adam update (no discriminator or VGG losses), at batch 1. `--optimizer`
+picks the Adam: `fused` (`hint.optimizers.FusedAdam`, what training uses) or `keras`
+(`keras.optimizers.Adam`, about twenty operations per variable).
 
     python benchmarks/first_step.py --size 256 --preset hint --remat
     python benchmarks/first_step.py --size 64 --grappler off       # Grappler's share
+    python benchmarks/first_step.py --size 64 --optimizer keras    # Keras' own Adam
     python benchmarks/first_step.py --size 32 --preset hint_tiny    # a quick check
 
 Run it on an otherwise idle machine: the one-time costs are tens of seconds to minutes at
@@ -35,7 +38,9 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 
-def measure(size: int, preset: str, remat: bool, grappler: str, steps: int, threads: int):
+def measure(
+    size: int, preset: str, remat: bool, grappler: str, steps: int, threads: int, optimizer: str
+):
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -46,10 +51,12 @@ def measure(size: int, preset: str, remat: bool, grappler: str, steps: int, thre
     import numpy as np
 
     from hint.models import HINTBackbone
+    from hint.optimizers import FusedAdam
 
     keras.utils.set_random_seed(0)
     model = HINTBackbone.from_preset(preset, remat=remat)
-    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer_name = optimizer
+    optimizer = (FusedAdam if optimizer == "fused" else keras.optimizers.Adam)(1e-4)
     optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     image = tf.constant(rng.random((1, size, size, 3), dtype=np.float32))
@@ -84,6 +91,7 @@ def measure(size: int, preset: str, remat: bool, grappler: str, steps: int, thre
         "preset": preset,
         "remat": remat,
         "grappler": grappler,
+        "optimizer": optimizer_name,
         "threads": threads,
         "ops": len(graph.get_operations()),
         "trainable_variables": len(model.trainable_variables),
@@ -102,8 +110,11 @@ def main(argv=None) -> int:
     parser.add_argument("--grappler", choices=("on", "off"), default="on")
     parser.add_argument("--steps", type=int, default=3, help="steady steps timed (the fastest)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--optimizer", choices=("fused", "keras"), default="fused")
     args = parser.parse_args(argv)
-    result = measure(args.size, args.preset, args.remat, args.grappler, args.steps, args.threads)
+    result = measure(
+        args.size, args.preset, args.remat, args.grappler, args.steps, args.threads, args.optimizer
+    )
     print(json.dumps(result))
     return 0
 

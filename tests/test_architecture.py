@@ -28,6 +28,7 @@ LAYERS = {
     "hint.models": 2,
     "hint.losses": 2,
     "hint.metrics": 2,
+    "hint.optimizers": 2,
     "hint.distribution_metrics": 2,
     "hint.blending": 2,
     "hint.classical": 2,

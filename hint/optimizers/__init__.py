@@ -1,0 +1,5 @@
+"""Optimizers."""
+
+from hint.optimizers.fused_adam import FusedAdam
+
+__all__ = ["FusedAdam"]
