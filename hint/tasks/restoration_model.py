@@ -26,9 +26,7 @@ def make_optimizer(name, learning_rate, beta_1=0.9, beta_2=0.999, ema_momentum=0
         raise ValueError(f"`ema_momentum` must be in [0, 1). Received: ema_momentum={ema_momentum}")
     ema = {"use_ema": ema_momentum > 0, "ema_momentum": ema_momentum}
     if name == "adam":
-        return FusedAdam(
-            learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, **ema
-        )
+        return FusedAdam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, **ema)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=learning_rate, **ema)
     raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}. Received: optimizer={name}")

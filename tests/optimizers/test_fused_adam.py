@@ -68,6 +68,7 @@ def test_one_kernel_per_variable():
 
 def test_state_is_adams_and_survives_saving(tmp_path):
     _, model = _train(FusedAdam)
+
     def layout(optimizer):
         return [(v.path.rsplit("_", 1)[-1], tuple(v.shape)) for v in optimizer.variables]
 
