@@ -48,31 +48,14 @@ def measure(
     if grappler == "off":
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
-    import numpy as np
 
+    from benchmarks.hint_vs_pytorch import keras_train_step, make_inputs
     from hint.models import HINTBackbone
-    from hint.optimizers import FusedAdam
 
     keras.utils.set_random_seed(0)
     model = HINTBackbone.from_preset(preset, remat=remat)
-    optimizer_name = optimizer
-    optimizer = (FusedAdam if optimizer == "fused" else keras.optimizers.Adam)(1e-4)
-    optimizer.build(model.trainable_variables)
-    rng = np.random.default_rng(0)
-    image = tf.constant(rng.random((1, size, size, 3), dtype=np.float32))
-    mask = np.zeros((1, size, size, 1), np.float32)
-    mask[:, size // 4 : size // 2, size // 4 : size // 2] = 1.0
-    mask = tf.constant(mask)
-    target = tf.constant(rng.random((1, size, size, 3), dtype=np.float32))
-
-    @tf.function
-    def step(image, mask, target):
-        with tf.GradientTape() as tape:
-            prediction = model({"image": image, "mask": mask}, training=True)
-            loss = tf.reduce_mean(tf.abs(prediction - target))
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        return loss
+    step = keras_train_step(model, optimizer)
+    image, mask, target = (tf.constant(a) for a in make_inputs(1, size, 0))
 
     started = time.perf_counter()
     graph = step.get_concrete_function(image, mask, target).graph
@@ -91,7 +74,7 @@ def measure(
         "preset": preset,
         "remat": remat,
         "grappler": grappler,
-        "optimizer": optimizer_name,
+        "optimizer": optimizer,
         "threads": threads,
         "ops": len(graph.get_operations()),
         "trainable_variables": len(model.trainable_variables),

@@ -43,7 +43,7 @@ worth of budget. Inputs are the same random image and mask (a centred square hol
    Keras: `tf.function(model(..., training=False))` ("Keras graph") and the same with
    `jit_compile=True` ("Keras XLA"); PyTorch: eager under `torch.inference_mode()`.
 2. One training step: forward, L1 loss against a random target, gradients, Adam update.
-   Keras: a `tf.function` with a `GradientTape` and `keras.optimizers.Adam` (its XLA twin
+   Keras: a `tf.function` with a `GradientTape` and `hint.optimizers.FusedAdam` (its XLA twin
    only with `--xla-train`); PyTorch: `loss.backward()` and `torch.optim.Adam.step()`.
 3. Peak resident memory of the subprocess (`ru_maxrss`, in MB) for the forward and the
    training runs, and "step memory": that peak minus the resident memory once the model
@@ -381,7 +381,7 @@ def torch_parameter_count(model):
 # ----------------------------------------------------------------------------------------
 
 
-def _make_inputs(batch, size, seed):
+def make_inputs(batch, size, seed):
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -476,6 +476,39 @@ def _measure(run, warmup, repeats):
     }
 
 
+def keras_train_step(model, optimizer="fused", jit_compile=False):
+    """The measured Keras training step: forward, L1 against a target, gradients, Adam.
+
+    Args:
+        model: A `HINTBackbone`.
+        optimizer: "fused" (`hint.optimizers.FusedAdam`, what training uses) or "keras"
+            (`keras.optimizers.Adam`).
+        jit_compile: Whether XLA compiles the step.
+
+    Returns:
+        `train_step(image, mask, target) -> loss`, a `tf.function`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from hint.optimizers import FusedAdam
+
+    adam = FusedAdam if optimizer == "fused" else keras.optimizers.Adam
+    optimizer = adam(learning_rate=LEARNING_RATE)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(jit_compile=jit_compile)
+    def train_step(image, mask, target):
+        with tf.GradientTape() as tape:
+            prediction = model({"image": image, "mask": mask}, training=True)
+            loss = tf.reduce_mean(tf.abs(prediction - target))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return loss
+
+    return train_step
+
+
 def _keras_worker(spec):
     import tensorflow as tf
 
@@ -497,7 +530,7 @@ def _keras_worker(spec):
     keras.utils.set_random_seed(spec["seed"])
     model = HINTBackbone.from_preset(preset, remat=spec["remat"])
     parameters = int(sum(int(tf.size(w)) for w in model.trainable_weights))
-    image, mask, target = (tf.constant(a) for a in _make_inputs(spec["batch"], spec["size"], 0))
+    image, mask, target = (tf.constant(a) for a in make_inputs(spec["batch"], spec["size"], 0))
     jit_compile = spec["variant"] == "xla"
 
     if spec["mode"] == "forward":
@@ -510,17 +543,7 @@ def _keras_worker(spec):
             forward(image, mask).numpy()
 
     else:
-        optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
-        optimizer.build(model.trainable_variables)
-
-        @tf.function(jit_compile=jit_compile)
-        def train_step(image, mask, target):
-            with tf.GradientTape() as tape:
-                prediction = model({"image": image, "mask": mask}, training=True)
-                loss = tf.reduce_mean(tf.abs(prediction - target))
-            gradients = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-            return loss
+        train_step = keras_train_step(model, jit_compile=jit_compile)
 
         def run():
             float(train_step(image, mask, target))
@@ -547,7 +570,7 @@ def _torch_worker(spec):
     parameters = torch_parameter_count(model)
     image, mask, target = (
         torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
-        for a in _make_inputs(spec["batch"], spec["size"], 0)
+        for a in make_inputs(spec["batch"], spec["size"], 0)
     )
 
     if spec["mode"] == "forward":

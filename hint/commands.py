@@ -54,14 +54,12 @@ def train(config_path, overrides=(), resume=None, evaluate=True) -> str:
             )
         cfg = training.load_run_config(resume)
         if overrides:
-            # Only the schedule may change on resume: the model must match its checkpoints.
-            allowed = ("train.epochs", "train.steps_per_epoch")
-            for item in overrides:
-                key = item.partition("=")[0].strip()
-                if key not in allowed:
-                    raise config_lib.ConfigError(
-                        f"--resume accepts only {', '.join(allowed)} overrides. Received: {key}"
-                    )
+            config_lib.check_override_keys(
+                overrides,
+                ("train.epochs", "train.steps_per_epoch"),
+                "train --resume --set",
+                "the model must match its checkpoints",
+            )
             cfg = config_lib.load_config(os.path.join(resume, "config.yaml"), list(overrides))
         run_dir = resume
         if training.is_chief_process(cfg):

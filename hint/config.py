@@ -38,6 +38,9 @@ from hint.datasets.sources import COLOR_AUGMENTS, FLIPS
 from hint.task_plugin import get_task, task_names
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+# `model.remat` of a network that has the argument: true, false, or this (the default): on
+# when the estimated training memory does not fit (`hint.training.memory`).
+REMAT_AUTO = "auto"
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("float32", "mixed_bfloat16")
 # What inference (`denoise`, `inpaint`, the benchmarks) may run a network in: "auto" is
@@ -384,6 +387,25 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     except yaml.YAMLError:
         parsed = value
     return parts, parsed
+
+
+def check_override_keys(overrides, allowed: tuple, command: str, why: str) -> None:
+    """Refuses an override a command does not take.
+
+    Args:
+        overrides: `"key=value"` strings.
+        allowed: Keys the command takes: whole keys, or prefixes ending in "." for a section.
+        command: The command, as the user typed it ("evaluate --set").
+        why: Why the others are refused, for the message.
+
+    Raises:
+        ConfigError: naming the first refused key.
+    """
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if not any(key == a or (a.endswith(".") and key.startswith(a)) for a in allowed):
+            names = ", ".join(f"{a}*" if a.endswith(".") else a for a in allowed)
+            raise ConfigError(f"{command} accepts only {names} keys ({why}). Received: {key}")
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:

@@ -134,6 +134,24 @@ def summary_table(per_image: dict) -> list[dict]:
     return rows
 
 
+def method_rows(per_method: dict, perceptual=None) -> list[dict]:
+    """`summary_table` rows of every method, with the set metrics merged into their buckets.
+
+    Args:
+        per_method: `{method: per_image}` as `evaluate_inpainting` returns it.
+        perceptual: The `PerceptualMetrics` that collected the images, or None: its FID and
+            KID (computed over each bucket's set, not per image) join the matching rows.
+    """
+    rows = []
+    for label, per_image in per_method.items():
+        sets = perceptual.set_metrics(label) if perceptual is not None else {}
+        rows += [
+            {"method": label, **row, **sets.get(row["bucket"], {})}
+            for row in summary_table(per_image)
+        ]
+    return rows
+
+
 # Table columns: metric -> (header, number format). The perceptual ones appear when `evaluate`
 # computed them; KID's standard deviation stays in the files.
 _COLUMNS = {
@@ -268,13 +286,12 @@ def evaluate_run(
     Returns:
         The run's own rows (`TaskPlugin.evaluate`), without the compared methods.
     """
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        if not key.startswith(EVALUATE_OVERRIDES):
-            raise config_lib.ConfigError(
-                f"evaluate --set accepts only eval.* keys (the run's own settings define what "
-                f"is measured). Received: {key}"
-            )
+    config_lib.check_override_keys(
+        overrides,
+        EVALUATE_OVERRIDES,
+        "evaluate --set",
+        "the run's settings define what is measured",
+    )
     cfg = training.load_run_config(run_dir, overrides)
     network = inference.load_model(run_dir, precision="float32")
     plugin = get_task(cfg.task)

@@ -64,3 +64,15 @@ def test_an_image_that_cannot_be_written_is_a_one_line_error(models, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("error: Unsupported image extension '.gif'"), err
     assert not (tmp_path / "out.gif").exists()
+
+
+def test_resume_refuses_overrides_the_checkpoints_depend_on(tmp_path, capsys):
+    from hint.config import dump_config, load_config
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    dump_config(load_config(None, ["model.dim=4"]), str(run_dir / "config.yaml"))
+    assert cli.main(["train", "--resume", str(run_dir), "--set", "model.dim=8"]) == 2
+    err = capsys.readouterr().err
+    assert "train --resume --set accepts only train.epochs, train.steps_per_epoch keys" in err
+    assert err.strip().endswith("Received: model.dim")

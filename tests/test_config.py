@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from hint import config as config_lib
-from hint.config import ConfigError, dump_config, load_config
+from hint.config import ConfigError, check_override_keys, dump_config, load_config
 from hint.models import presets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -261,3 +261,14 @@ def test_shipped_configs_load(path):
         model.get("freeze", []),
     )
     assert cfg.task == raw.get("task", config_lib.Config.task)
+
+
+def test_check_override_keys():
+    allowed = ("train.epochs", "eval.")
+    check_override_keys(
+        ["train.epochs=3", "eval.samples=2", "eval.fid_weights=f"], allowed, "x", "y"
+    )
+    with pytest.raises(ConfigError, match=r"^cmd accepts only train.epochs, eval.\* keys \(why\)"):
+        check_override_keys(["train.epochs_x=3"], allowed, "cmd", "why")
+    with pytest.raises(ConfigError, match="Received: model.dim$"):
+        check_override_keys(["eval.samples=1", "model.dim=4"], allowed, "cmd", "why")

@@ -54,14 +54,7 @@ def run(perceptual):
     }
     collector = PerceptualMetrics(fid, lpips)
     per_method, _ = evaluation.evaluate_inpainting(methods, images, masks, perceptual=collector)
-    rows = []
-    for label, per_image in per_method.items():
-        sets = collector.set_metrics(label)
-        rows += [
-            {"method": label, **r, **sets.get(r["bucket"], {})}
-            for r in evaluation.summary_table(per_image)
-        ]
-    return collector, per_method, rows
+    return collector, per_method, evaluation.method_rows(per_method, collector)
 
 
 def test_lpips_per_image_kid_per_bucket_fid_over_all(run):
@@ -147,7 +140,7 @@ def test_configured_files_load_and_other_fid_weights_are_labelled(perceptual, tm
         lpips_linear_weights=str(tmp_path / "lin.pth"),
     )
     collector = PerceptualMetrics.from_config(eval_cfg)
-    assert collector.names == ("lpips", "kid", "kid_std", "fid")
+    assert collector.lpips_network is not None and collector.fid_network is not None
     assert not collector.comparable  # not pytorch-fid's file
     layer = collector.fid_network.get_layer("Conv2d_1a_3x3.bn")
     np.testing.assert_array_equal(layer.gamma.numpy(), fid_state["Conv2d_1a_3x3.bn.weight"].numpy())

@@ -264,6 +264,25 @@ class HINTBackbone(Backbone):
         self.image_channels = image_channels
         self.remat = remat
 
+    @property
+    def remat(self):
+        """Whether the sandwich blocks recompute their activations in the backward pass.
+
+        A call-time choice that no weight depends on, so it may be switched on a built model
+        before its training step is traced: `hint.training` does that for `model.remat: auto`
+        when the estimated training memory does not fit.
+        """
+        return self._remat
+
+    @remat.setter
+    def remat(self, value):
+        if not isinstance(value, bool):
+            raise ValueError(f"`remat` must be a bool. Received: remat={value}")
+        self._remat = value
+        for layer in self.layers:
+            if isinstance(layer, SandwichBlock):
+                layer.remat = value
+
     def call(self, inputs, training=None, mask=None, **kwargs):
         inputs = check_spatial_multiple("HINTBackbone", inputs, SIZE_MULTIPLE)
         return super().call(inputs, training=training, mask=mask, **kwargs)

@@ -95,6 +95,9 @@ def resolve_model_args(cfg, raw_model: dict, source: str, marks: dict) -> None:
                 f"{cfg.model.type}.{config_lib.suggest(key, sorted(set(valid) | MODEL_FIELDS))}"
             )
         default = valid[key].default
+        if key == "remat" and value == config_lib.REMAT_AUTO:
+            args[key] = value  # decided when training starts (hint.training.memory)
+            continue
         if default is not inspect.Parameter.empty and default is not None:
             expected = type(default)
             if expected is tuple:

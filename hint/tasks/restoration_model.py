@@ -6,6 +6,7 @@ import keras
 
 from hint import metrics as hint_metrics
 from hint.optimizers import FusedAdam
+from hint.training.memory import TrainingPass
 
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -44,6 +45,20 @@ class RestorationModel(keras.Model):
         self._trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self._psnr = hint_metrics.PSNRMetric(name="psnr")
         self._ssim = hint_metrics.SSIMMetric(name="ssim")
+
+    def training_passes(self):
+        """The networks a training step runs, for the memory estimate (`hint.training.memory`).
+
+        The backbone once; tasks with more networks (a discriminator, a loss network) add them.
+        """
+        backbone = self.backbone
+        names = {t.name for t in backbone.inputs}
+
+        def call(image, mask):
+            inputs = {"image": image, "mask": mask}
+            return backbone({k: v for k, v in inputs.items() if k in names}, training=True)
+
+        return [TrainingPass("generator", call, 1, tuple(backbone.trainable_weights), backbone)]
 
     @property
     def metrics(self):

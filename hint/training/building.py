@@ -57,8 +57,12 @@ def clean_sources(cfg: config_lib.Config) -> tuple[tf.data.Dataset, tf.data.Data
 
 
 def build_generator(cfg: config_lib.Config) -> keras.Model:
+    """The configured network; `model.remat: auto` builds it without remat (`choose_remat`)."""
     cls = model_class(cfg.model.type)
-    return cls(**cfg.model.args)
+    args = dict(cfg.model.args)
+    if args.get("remat") == config_lib.REMAT_AUTO:
+        del args["remat"]
+    return cls(**args)
 
 
 def build_task(cfg: config_lib.Config) -> keras.Model:

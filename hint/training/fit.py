@@ -12,6 +12,7 @@ from hint.inference import MODEL_FILE
 from hint.task_plugin import get_task
 from hint.training.building import build_datasets, build_task
 from hint.training.errors import TrainingError
+from hint.training.memory import choose_remat
 from hint.training.run_dir import (
     make_callbacks,
     make_run_dir,
@@ -46,6 +47,7 @@ def fit_task(
     train_ds, val_ds = (shard_by_example(ds) for ds in build_datasets(cfg))
     with strategy.scope():
         task = build_task(cfg)
+    choose_remat(task, cfg, strategy)
     network = task.backbone
     if hasattr(network, "inference_defaults"):
         # Saved with the network; those it took from a source network (init_from) win.

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from hint.layers import SandwichBlock
 from hint.models import HINTBackbone, get_preset, preset_names
 from tests.layer_checks import check_layer
 
@@ -158,6 +159,21 @@ def test_remat_gives_same_outputs_and_gradients():
     np.testing.assert_allclose(results[1][0], results[0][0], atol=1e-6)
     for a, b in zip(results[0][1], results[1][1], strict=True):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_remat_switches_on_a_built_model():
+    """`remat` is a call-time switch: setting it reaches every sandwich block and the config."""
+    model = _tiny()
+    blocks = [layer for layer in model.layers if isinstance(layer, SandwichBlock)]
+    assert blocks and not any(block.remat for block in blocks)
+    model.remat = True
+    assert all(block.remat for block in blocks)
+    assert model.get_config()["remat"] is True
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(_inputs(size=16, batch=1)))
+    assert all(g is not None for g in tape.gradient(loss, model.trainable_variables))
+    with pytest.raises(ValueError, match="Received: remat=yes"):
+        model.remat = "yes"
 
 
 def test_options_build():

@@ -8,6 +8,7 @@ import tensorflow as tf
 from hint import losses as hint_losses
 from hint import metrics as hint_metrics
 from hint.tasks.restoration_model import RestorationModel, make_optimizer
+from hint.training.memory import TrainingPass
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -166,6 +167,25 @@ class Inpainter(RestorationModel):
     def backbone(self):
         """The network a run ships: the generator."""
         return self.generator
+
+    def training_passes(self):
+        """The generator once, the discriminator three times and VGG19 four (`train_step`)."""
+        passes = super().training_passes()
+        if self.use_discriminator:
+            discriminator = self.discriminator
+            passes.append(
+                TrainingPass(
+                    "discriminator",
+                    lambda image, mask: discriminator(image, training=True),
+                    3,
+                    tuple(discriminator.trainable_weights),
+                    discriminator,
+                )
+            )
+        if self.vgg is not None:
+            vgg = self.vgg
+            passes.append(TrainingPass("vgg19", lambda image, mask: vgg(image), 4, (), vgg.model))
+        return passes
 
     @property
     def use_discriminator(self):

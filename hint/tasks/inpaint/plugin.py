@@ -211,14 +211,7 @@ class InpaintPlugin(TaskPlugin):
                 os.path.join(out_dir, "comparison.png"),
                 titles=("masked input", "mask", *methods, "ground truth"),
             )
-        rows = []
-        for label, per_image in per_method.items():
-            sets = perceptual.set_metrics(label) if perceptual is not None else {}
-            rows += [
-                {"method": label, **r, **sets.get(r["bucket"], {})}
-                for r in evaluation.summary_table(per_image)
-            ]
-        return rows
+        return evaluation.method_rows(per_method, perceptual)
 
     def _as_method(self, network):
         """`(masked image, mask) -> output` of `network` under its saved inference defaults."""
