@@ -8,7 +8,8 @@ execution. This script splits it so a change can be judged at its cause:
 - `trace_s`: `tf.function.get_concrete_function`, the Python side;
 - `first_execution_s`: the first call after tracing (Grappler, allocation, the step itself);
 - `steady_s`: the fastest of `--steps` later calls;
-- `first_over_steady`: (trace + first execution) / steady, the issue's ratio (target <= 3).
+- `first_over_steady`: (trace + first execution) / steady (target: at most 3);
+- `peak_rss_gib`: the process' peak resident memory.
 
 The step is a plain `tf.function`: the generator's forward pass, an L1 loss against a random
 target, gradients and an Adam update (no discriminator or VGG losses), at batch 1. `--optimizer`
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -82,6 +84,8 @@ def measure(
         "first_execution_s": round(first, 2),
         "steady_s": round(steady, 3),
         "first_over_steady": round((trace + first) / steady, 2),
+        # Peak resident memory of the process (Linux reports ru_maxrss in KiB).
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
 

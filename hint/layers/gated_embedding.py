@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from hint.layers.gelu_gate import gelu_gate
 from hint.validation import is_int
 
 
@@ -58,7 +59,7 @@ class GatedEmbedding(keras.layers.Layer):
 
     def call(self, inputs):
         gate, value = ops.split(self.projection(inputs), 2, axis=-1)
-        return ops.gelu(gate, approximate=False) * value
+        return gelu_gate(gate, value)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.dim)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from hint.layers.gelu_gate import gelu_gate
+
 
 @keras.saving.register_keras_serializable(package="hint")
 class GatedFeedForward(keras.layers.Layer):
@@ -91,7 +93,7 @@ class GatedFeedForward(keras.layers.Layer):
     def call(self, inputs):
         x = self.depthwise(self.project_in(inputs))
         x1, x2 = ops.split(x, 2, axis=-1)
-        return self.project_out(ops.gelu(x1, approximate=False) * x2)
+        return self.project_out(gelu_gate(x1, x2))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from hint.layers import LayerNorm
 from tests.layer_checks import check_layer
@@ -60,3 +61,36 @@ def test_per_pixel_normalisation():
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError, match="Received"):
         LayerNorm(**kwargs)
+
+
+def _autodiff_reference(x, gamma, beta, epsilon, center):
+    """The layer as plain TensorFlow ops, differentiated automatically."""
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    inv_std = tf.math.rsqrt(variance + epsilon)
+    if center:
+        return (x - mean) * inv_std * gamma + beta
+    return x * inv_std * gamma
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_closed_form_gradient_equals_automatic_differentiation(center):
+    rng = np.random.default_rng(2)
+    x = tf.constant((3.0 * rng.standard_normal((2, 5, 3, 12)) + 1.5).astype("float32"))
+    upstream = tf.constant(rng.standard_normal((2, 5, 3, 12)).astype("float32"))
+    layer = LayerNorm(center=center)
+    _set_random_weights(layer, 12)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = tf.reduce_sum(layer(x) * upstream)
+        reference = tf.reduce_sum(
+            _autodiff_reference(
+                x, layer.gamma.value, layer.beta.value if center else None, 1e-5, center
+            )
+            * upstream
+        )
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5)
+    targets = [x, *layer.trainable_variables]
+    pairs = zip(tape.gradient(ours, targets), tape.gradient(reference, targets), strict=True)
+    for got, want in pairs:
+        scale = np.abs(want.numpy()).max()
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=2e-5 * scale)
