@@ -54,6 +54,12 @@ worth of budget. Inputs are the same random image and mask (a centred square hol
    block recomputed in the backward pass) and, for PyTorch, every sandwich block under
    `torch.utils.checkpoint` (non-reentrant), plus the remat / no-remat ratios of each.
 
+5. With `--gemm`: the machine's own matrix-multiply rate, a 2048x2048 float32 `tf.matmul` in
+   graph mode with the same threads, in its own subprocess of the same run, and the forward
+   pass' rate as a fraction of it: the forward's floating-point operations (as `python
+   main.py summary` counts them from the traced graph, twice its multiply-accumulates)
+   divided by its median time, over the GEMM's `2 * 2048**3` operations divided by its median.
+
 How to read the ratios: "Keras / PyTorch" is Keras time (or memory) divided by PyTorch's,
 so 1.0 is parity, above 1 means Keras is slower (uses more memory) and below 1 faster (less).
 "remat / plain" above 1 in time is the recomputation's cost, below 1 in memory its saving.
@@ -527,6 +533,8 @@ def _keras_worker(spec):
     ):
         raise RuntimeError(f"benchmarks PRESETS[{preset!r}] differs from hint.models.presets")
 
+    if spec["mode"] == "gemm":
+        return _gemm_worker(spec)
     keras.utils.set_random_seed(spec["seed"])
     model = HINTBackbone.from_preset(preset, remat=spec["remat"])
     parameters = int(sum(int(tf.size(w)) for w in model.trainable_weights))
@@ -542,7 +550,13 @@ def _keras_worker(spec):
         def run():
             forward(image, mask).numpy()
 
+        from hint.summary import graph_flops
+
+        shapes = {"image": (spec["size"], spec["size"], 3), "mask": (spec["size"], spec["size"], 1)}
+        flops = spec["batch"] * sum(graph_flops(model, shapes).values())
+
     else:
+        flops = None
         train_step = keras_train_step(model, jit_compile=jit_compile)
 
         def run():
@@ -551,12 +565,58 @@ def _keras_worker(spec):
     repeats = spec["repeats"]
     result = _measure(run, spec["warmup"], repeats)
     result.update(
+        flops=flops,
         parameters=parameters,
         intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
         inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
         versions={"tensorflow": tf.__version__, "keras": keras.__version__},
     )
     return result
+
+
+def _gemm_worker(spec):
+    """Times a GEMM_SIZE x GEMM_SIZE float32 `tf.matmul` (graph mode): the reference rate."""
+    import tensorflow as tf
+
+    a, b = (
+        tf.random.stateless_uniform((GEMM_SIZE, GEMM_SIZE), seed=(spec["seed"], k)) for k in (0, 1)
+    )
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+
+    def run():
+        matmul(a, b).numpy()
+
+    result = _measure(run, spec["warmup"], spec["repeats"])
+    result.update(
+        flops=2 * GEMM_SIZE**3,
+        intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+        inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+        versions={"tensorflow": tf.__version__},
+    )
+    return result
+
+
+def gemm_fraction(records):
+    """Forward rate over the GEMM rate, `{"forward_gflops", "gemm_gflops", "fraction"}`.
+
+    Args:
+        records: Run records with a `keras/gemm/gemm` run and a plain Keras graph forward.
+
+    Returns:
+        The rates in GFLOP/s (operations over median seconds) and their ratio, or None when
+        either run is missing or failed.
+    """
+    by_name = {r.get("name"): r for r in records if "error" not in r}
+    forward, gemm = by_name.get("keras/graph/forward"), by_name.get("keras/gemm/gemm")
+    if not forward or not gemm or not forward.get("flops"):
+        return None
+    forward_rate = forward["flops"] / forward["median_s"] / 1e9
+    gemm_rate = gemm["flops"] / gemm["median_s"] / 1e9
+    return {
+        "forward_gflops": round(forward_rate, 1),
+        "gemm_gflops": round(gemm_rate, 1),
+        "fraction": round(forward_rate / gemm_rate, 3),
+    }
 
 
 def _torch_worker(spec):
@@ -613,6 +673,9 @@ def _worker_main(spec_json):
 # Parent: jobs, report
 # ----------------------------------------------------------------------------------------
 
+# Side of the float32 matrix multiply timed as the machine's reference rate (`--gemm`).
+GEMM_SIZE = 2048
+
 # Column keys of the report: (framework, variant).
 KERAS_GRAPH = ("keras", "graph")
 KERAS_XLA = ("keras", "xla")
@@ -651,6 +714,9 @@ def _jobs(args, with_torch):
                     "seed": args.seed,
                 }
             )
+    if args.gemm:
+        jobs.append({**jobs[0], "framework": "keras", "variant": "gemm", "mode": "gemm"})
+        jobs[-1]["repeats"] = args.repeats
     return jobs
 
 
@@ -828,6 +894,11 @@ def _parse_args(argv):
         help="also time the training step with XLA (slow to compile, much more memory)",
     )
     parser.add_argument("--keras-only", action="store_true", help="do not run PyTorch")
+    parser.add_argument(
+        "--gemm",
+        action="store_true",
+        help=f"also time a {GEMM_SIZE}x{GEMM_SIZE} float32 matmul: the forward's share of it",
+    )
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (0)")
     parser.add_argument("--timeout", type=float, default=3600, help="per run, in s (3600)")
     parser.add_argument(
@@ -866,7 +937,9 @@ def main(argv=None):
         with_torch = False
 
     jobs = _jobs(args, with_torch)
-    columns = list(dict.fromkeys((j["framework"], j["variant"]) for j in jobs))
+    columns = list(
+        dict.fromkeys((j["framework"], j["variant"]) for j in jobs if j["mode"] != "gemm")
+    )
     print(
         f"HINT generator, preset {args.preset}, {args.batch}x{args.size}x{args.size}, "
         f"{args.threads} intra-op / {args.inter_op_threads} inter-op threads, "
@@ -903,7 +976,8 @@ def main(argv=None):
         assert parameters["keras"] == parameters["torch"], f"parameter counts differ: {parameters}"
     parameters = {k: v[0] for k, v in parameters.items()}
 
-    rows, ratios = summarise(records, columns)
+    rows, ratios = summarise([r for r in records if r["mode"] != "gemm"], columns)
+    gemm = gemm_fraction(records)
     headers = ["measurement"] + [COLUMN_TITLES[c] for c in columns]
     if TORCH_EAGER in columns:
         headers += [f"{COLUMN_TITLES[c]} / PyTorch" for c in columns if c[0] == "keras"]
@@ -914,6 +988,12 @@ def main(argv=None):
     print("ratio > 1: Keras slower / uses more memory than PyTorch; < 1: faster / less.")
     if args.remat and not args.forward_only:
         print("remat / plain: PyTorch column is torch.utils.checkpoint per sandwich block.")
+    if gemm is not None:
+        print(
+            f"forward: {gemm['forward_gflops']} GFLOP/s, {gemm['fraction']:.0%} of a "
+            f"{GEMM_SIZE}x{GEMM_SIZE} float32 tf.matmul in the same run "
+            f"({gemm['gemm_gflops']} GFLOP/s)"
+        )
     busy = [r["name"] for r in records if (r.get("other_load") or 0.0) > OTHER_LOAD_WARNING]
     if busy:
         print(
@@ -933,6 +1013,7 @@ def main(argv=None):
         "versions": versions,
         "parameters": parameters,
         "ratios": ratios,
+        "gemm": gemm,
         "runs": records,
     }
     _write_json_atomically(args.out, payload)

@@ -85,7 +85,11 @@ def _run(preset: str, size: int, batch: int, remat: bool, steps: int, vgg_weight
 
     task.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[Timer()])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    commit = subprocess.run(
+        ["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
     return {
+        "commit": commit or None,
         "preset": preset,
         "size": size,
         "batch": batch,

@@ -239,3 +239,19 @@ def test_reference_has_the_official_parameter_count_and_output_range():
     assert output.shape == (1, 3, 32, 32)
     assert 0.0 <= float(output.min()) and float(output.max()) <= 1.0
     torch.testing.assert_close(output, changed)
+
+
+def test_gemm_fraction():
+    records = [
+        {"name": "keras/graph/forward", "flops": 400e9, "median_s": 4.0},
+        {"name": "keras/gemm/gemm", "flops": 2 * 2048**3, "median_s": 2 * 2048**3 / 200e9},
+        {"name": "torch/eager/forward", "flops": None, "median_s": 9.0},
+    ]
+    assert bench.gemm_fraction(records) == {
+        "forward_gflops": 100.0,
+        "gemm_gflops": 200.0,
+        "fraction": 0.5,
+    }
+    assert bench.gemm_fraction(records[:1]) is None
+    failed = [records[0], {**records[1], "error": "timeout"}]
+    assert bench.gemm_fraction(failed) is None

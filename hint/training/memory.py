@@ -23,11 +23,11 @@ from hint.config import REMAT_AUTO
 
 # Peak training memory above the base and the optimizer state, as a constant plus a fraction
 # of the summed forward activations. Fitted to the official HINT with its SN-PatchGAN and VGG19
-# losses, without remat, on 2 CPU cores: peaks of 5.2, 8.5 and 14.6 GiB at 64 px batch 1,
-# 128 px batch 1 and 128 px batch 2 (`benchmarks/results/training_memory.jsonl`); the
-# estimate is above each measured peak, by 0.1 to 1.1 GiB.
-STEP_OVERHEAD = 2**30
-ACTIVATION_FRACTION = 0.75
+# losses, without remat, on 2 CPU cores: measured peaks of 5.1, 7.6, 11.2 and 18.9 GiB at 64 px
+# batch 1, 128 px batch 1 and 2, and 256 px batch 1; the estimate is 0.1 to 0.7 GiB above each
+# (`benchmarks/results/training_memory.jsonl`).
+STEP_OVERHEAD = int(1.3 * 2**30)
+ACTIVATION_FRACTION = 0.5
 # Sizes traced for the estimate: small (tracing costs the same at any size) but large enough
 # for every level of a 16-multiple network to have more than one pixel.
 PROBE_SIZE = 32
@@ -42,6 +42,7 @@ _NOT_ACTIVATIONS = frozenset(
         "Placeholder",
         "ReadVariableOp",
         "Identity",
+        "IdentityN",
         "StopGradient",
         "Shape",
         "ShapeN",
