@@ -16,7 +16,8 @@ target, gradients and an Adam update (no discriminator or VGG losses), at batch 
 picks the Adam: `fused` (`hint.optimizers.FusedAdam`, what training uses) or `keras`
 (`keras.optimizers.Adam`, about twenty operations per variable).
 
-    python benchmarks/first_step.py --size 256 --preset hint --remat
+    python benchmarks/first_step.py --size 256 --preset hint --remat \
+        --out benchmarks/results/first_step.jsonl
     python benchmarks/first_step.py --size 64 --grappler off       # Grappler's share
     python benchmarks/first_step.py --size 64 --optimizer keras    # Keras' own Adam
     python benchmarks/first_step.py --size 32 --preset hint_tiny    # a quick check
@@ -31,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -38,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+RESULTS = "benchmarks/results/first_step.jsonl"
 
 
 def measure(
@@ -98,11 +101,21 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="steady steps timed (the fastest)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--optimizer", choices=("fused", "keras"), default="fused")
+    parser.add_argument(
+        "--out", default=None, help="also append the JSON line to this file, e.g. " + RESULTS
+    )
     args = parser.parse_args(argv)
     result = measure(
         args.size, args.preset, args.remat, args.grappler, args.steps, args.threads, args.optimizer
     )
+    commit = subprocess.run(
+        ["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    result = {"commit": commit or None, **result}
     print(json.dumps(result))
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(json.dumps(result) + "\n")
     return 0
 
 
