@@ -101,11 +101,16 @@ def _sum_over_pixels(x):
     return tf.reduce_sum(tf.reshape(x, (-1, tf.shape(x)[-1])), axis=0)
 
 
+def _centered_and_inverse_std(x, epsilon):
+    """`x - mean` and `1 / sqrt(var + epsilon)` over the channel axis."""
+    centered = x - tf.reduce_mean(x, axis=-1, keepdims=True)
+    variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
+    return centered, tf.math.rsqrt(variance + epsilon)
+
+
 @tf.custom_gradient
 def _with_bias(x, gamma, beta, epsilon):
-    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
-    centered = x - mean
-    inv_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True) + epsilon)
+    centered, inv_std = _centered_and_inverse_std(x, epsilon)
     normalized = centered * inv_std
 
     def grad(upstream):
@@ -121,9 +126,7 @@ def _with_bias(x, gamma, beta, epsilon):
 
 @tf.custom_gradient
 def _bias_free(x, gamma, epsilon):
-    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
-    centered = x - mean
-    inv_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True) + epsilon)
+    centered, inv_std = _centered_and_inverse_std(x, epsilon)
     scaled = x * inv_std
 
     def grad(upstream):
