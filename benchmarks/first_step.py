@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -41,6 +39,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 RESULTS = "benchmarks/results/first_step.jsonl"
+
+from benchmarks.run_info import commit, peak_rss_bytes  # noqa: E402
 
 
 def measure(
@@ -87,8 +87,7 @@ def measure(
         "first_execution_s": round(first, 2),
         "steady_s": round(steady, 3),
         "first_over_steady": round((trace + first) / steady, 2),
-        # Peak resident memory of the process (Linux reports ru_maxrss in KiB).
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "peak_rss_gib": round(peak_rss_bytes() / 2**30, 2),
     }
 
 
@@ -108,10 +107,7 @@ def main(argv=None) -> int:
     result = measure(
         args.size, args.preset, args.remat, args.grappler, args.steps, args.threads, args.optimizer
     )
-    commit = subprocess.run(
-        ["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True
-    ).stdout.strip()
-    result = {"commit": commit or None, **result}
+    result = {"commit": commit(), **result}
     print(json.dumps(result))
     if args.out:
         with open(args.out, "a") as f:

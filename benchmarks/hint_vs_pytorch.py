@@ -81,7 +81,6 @@ import importlib.util
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -91,6 +90,8 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from benchmarks.run_info import peak_rss_bytes  # noqa: E402
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "benchmarks", "results", "hint_vs_pytorch.json")
 OFFICIAL_PARAMETERS = 72_265_248
@@ -420,9 +421,7 @@ def _reset_peak_rss():
 
 
 def _ru_maxrss_mb():
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # kB on Linux, bytes on macOS.
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return peak_rss_bytes() / 2**20
 
 
 def _busy_cpu_seconds():

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -33,9 +32,12 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "training_memory.jsonl")
 
+from benchmarks.run_info import commit, peak_rss_bytes  # noqa: E402
+
 
 def _run(preset: str, size: int, batch: int, remat: bool, steps: int, vgg_weights: str | None):
     """One configuration, in this process; returns its JSON row."""
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -48,12 +50,14 @@ def _run(preset: str, size: int, batch: int, remat: bool, steps: int, vgg_weight
         f"data.image_size={size}",
         f"data.batch_size={batch}",
         "model.init_from=null",
-        "inpaint.loss.perceptual=0.1",
-        "inpaint.loss.style=250",
         "inpaint.loss.adversarial=0.01",
     ]
     if vgg_weights:
-        overrides.append(f"inpaint.loss.vgg_weights={vgg_weights}")
+        overrides += [
+            f"inpaint.loss.vgg_weights={vgg_weights}",
+            "inpaint.loss.perceptual=0.1",
+            "inpaint.loss.style=250",
+        ]
     else:
         # Built below with random weights: the plug-in would refuse without the file.
         overrides += ["inpaint.loss.perceptual=0", "inpaint.loss.style=0"]
@@ -76,7 +80,7 @@ def _run(preset: str, size: int, batch: int, remat: bool, steps: int, vgg_weight
     data = tf.data.Dataset.from_tensors(({"image": images, "mask": masks}, images)).repeat()
     times = []
 
-    class Timer(__import__("keras").callbacks.Callback):
+    class Timer(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             self.started = time.perf_counter()
 
@@ -84,12 +88,9 @@ def _run(preset: str, size: int, batch: int, remat: bool, steps: int, vgg_weight
             times.append(time.perf_counter() - self.started)
 
     task.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[Timer()])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    commit = subprocess.run(
-        ["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True
-    ).stdout.strip()
+    peak = peak_rss_bytes()
     return {
-        "commit": commit or None,
+        "commit": commit(),
         "preset": preset,
         "size": size,
         "batch": batch,

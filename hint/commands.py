@@ -52,15 +52,13 @@ def train(config_path, overrides=(), resume=None, evaluate=True) -> str:
                 f"{resume} holds converted weights, not a training run: nothing to resume. "
                 f"Fine-tune them in a new run with --set model.init_from={resume}"
             )
-        cfg = training.load_run_config(resume)
-        if overrides:
-            config_lib.check_override_keys(
-                overrides,
-                ("train.epochs", "train.steps_per_epoch"),
-                "train --resume --set",
-                "the model must match its checkpoints",
-            )
-            cfg = config_lib.load_config(os.path.join(resume, "config.yaml"), list(overrides))
+        config_lib.check_override_keys(
+            overrides,
+            ("train.epochs", "train.steps_per_epoch"),
+            "train --resume --set",
+            "the model must match its checkpoints",
+        )
+        cfg = training.load_run_config(resume, overrides)
         run_dir = resume
         if training.is_chief_process(cfg):
             config_lib.dump_config(cfg, os.path.join(run_dir, "config.yaml"))

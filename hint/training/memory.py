@@ -200,7 +200,7 @@ def estimate_training_memory(
 
 
 def describe(estimate: MemoryEstimate) -> str:
-    """One line: the estimate, its largest part and what is available."""
+    """One line: the estimate, its parts and what is available."""
     parts = ", ".join(
         f"{name} {_gib(int(ACTIVATION_FRACTION * n))}" for name, n in estimate.activations.items()
     )

@@ -24,7 +24,7 @@ from hint.models.dip_skip import meshgrid_code, noise_code
 from hint.task_plugin import TaskPlugin, register_task
 from hint.tasks.dip import dip_config
 from hint.tasks.dip.fit_result import FitResult
-from hint.tasks.dip.prior_fit import PriorFit
+from hint.tasks.dip.prior_fit import PriorFit, discrepancy_stop
 
 # Beside `--out`: the checkpoint folder of a run in progress, the curve and the snapshots.
 CHECKPOINT_SUFFIX = ".dip-checkpoint"
@@ -435,8 +435,6 @@ def _stop_hint(section, image, result: FitResult) -> str | None:
     """
     if section.job != "denoise" or section.stop != "none" or result.interrupted:
         return None
-    from hint.tasks.dip.prior_fit import discrepancy_stop
-
     sigma = noise_sigma(image, section.sigma)
     n = discrepancy_stop(result.history["loss"], (sigma / 255.0) ** 2, section.stop_window)
     if n is None or n > 0.9 * result.iterations:
