@@ -1,9 +1,28 @@
 """Gated depthwise feed-forward network (Restormer's GDFN) used twice in HINT blocks."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from hint.layers.gelu_gate import gelu_gate
+
+BAND_BYTES = 8 * 2**20
+"""Size of one half of the hidden activation per row band. Images whose half is larger are
+processed in bands of about this size: two such tensors and the depthwise results fit a
+CPU's last-level cache."""
+
+
+def band_rows(height, width, hidden, itemsize, budget=None):
+    """Rows per band for a `height` x `width` input, or None for the whole image at once.
+
+    None when the size is not known while tracing or the whole image's hidden half
+    (`height * width * hidden * itemsize` bytes) fits `budget` (default `BAND_BYTES`).
+    """
+    budget = BAND_BYTES if budget is None else budget
+    if not isinstance(height, int) or not isinstance(width, int):
+        return None
+    rows = max(1, budget // (width * hidden * itemsize))
+    return None if rows >= height else rows
 
 
 @keras.saving.register_keras_serializable(package="hint")
@@ -90,10 +109,48 @@ class GatedFeedForward(keras.layers.Layer):
         self.depthwise.build(hidden_shape)
         self.project_out.build((*input_shape[:-1], hidden))
 
+    def _half(self, inputs, index, rows=None):
+        # One half of `depthwise(project_in(inputs))` (0: the GELU's input, 1: its gate
+        # value), from the matching slices of both kernels: the same values as splitting the
+        # full result, without copying the block's largest activation into two new tensors.
+        # `rows` = (first, stop, pad_top, pad_bottom): `inputs` is that band of the image
+        # with a halo row on each side that has a neighbour, and the depthwise convolution
+        # zero-pads only where the band meets the image border, as "same" padding does.
+        hidden = self.hidden_units
+        part = slice(index * hidden, (index + 1) * hidden)
+        dtype = inputs.dtype
+        x = ops.conv(inputs, ops.cast(self.project_in.kernel[..., part], dtype))
+        if self.use_bias:
+            x = x + ops.cast(self.project_in.bias[part], dtype)
+        kernel = ops.cast(self.depthwise.kernel[:, :, part], dtype)
+        if rows is None:
+            x = ops.depthwise_conv(x, kernel, padding="same")
+        else:
+            padding = [[0, 0], [rows[2], rows[3]], [1, 1], [0, 0]]
+            x = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], padding)
+        if self.use_bias:
+            x = x + ops.cast(self.depthwise.bias[part], dtype)
+        return x
+
+    def _gated(self, inputs, rows=None):
+        return self.project_out(gelu_gate(self._half(inputs, 0, rows), self._half(inputs, 1, rows)))
+
     def call(self, inputs):
-        x = self.depthwise(self.project_in(inputs))
-        x1, x2 = ops.split(x, 2, axis=-1)
-        return self.project_out(gelu_gate(x1, x2))
+        height, width = inputs.shape[1], inputs.shape[2]
+        itemsize = tf.as_dtype(keras.backend.standardize_dtype(inputs.dtype)).size
+        band = band_rows(height, width, self.hidden_units, itemsize)
+        if band is None:
+            return self._gated(inputs)
+        # Row bands: the hidden activations of one band stay in the CPU's cache from the
+        # first 1x1 convolution to the last, where whole-image ones (hundreds of MB at
+        # 256x256) go through memory between every step. benchmarks/ffn_bands.py measures it.
+        outputs = []
+        for first in range(0, height, band):
+            stop = min(first + band, height)
+            top, bottom = max(first - 1, 0), min(stop + 1, height)
+            rows = (first, stop, int(top == first), int(bottom == stop))
+            outputs.append(self._gated(inputs[:, top:bottom], rows))
+        return ops.concatenate(outputs, axis=1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

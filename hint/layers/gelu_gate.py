@@ -30,11 +30,15 @@ def gelu_gate(gate, value):
     Returns:
         A tensor of that shape.
     """
-    cdf = 0.5 * tf.math.erfc(-gate * _SQRT_HALF)
 
     def grad(upstream):
-        cdf = 0.5 * tf.math.erfc(-gate * _SQRT_HALF)
+        cdf = 0.5 + 0.5 * tf.math.erf(gate * _SQRT_HALF)
         pdf = tf.exp(-0.5 * tf.square(gate)) * _INV_SQRT_2PI
         return upstream * value * (cdf + gate * pdf), upstream * gate * cdf
 
-    return gate * cdf * value, grad
+    # gelu(x) = x * (1 + erf(x / sqrt(2))) / 2, PyTorch's formula, grouped so the halving
+    # is done on `value` (one pass fewer than halving the cdf). Eigen's erf is vectorised
+    # and erfc is not: this form took about 60% of the time of `x * erfc(-x / sqrt(2)) / 2`
+    # on a 2-core AVX2 CPU. Where erf(x / sqrt(2)) rounds to -1 (x < -5.5 or so) the
+    # result is 0 instead of a value below 1e-8 in magnitude.
+    return (gate + gate * tf.math.erf(gate * _SQRT_HALF)) * (value * 0.5), grad

@@ -128,16 +128,11 @@ class SCAL(keras.layers.Layer):
         ):
             layer.build(feature_shape)
 
-    def _to_heads(self, x, batch, pixels, head_dim):
-        # (B, H, W, heads * c) -> (B, heads, c, H*W), the official
-        # 'b (head c) h w -> b head c (h w)' in NHWC.
-        x = ops.reshape(x, (batch, pixels, self.num_heads, head_dim))
-        return ops.transpose(x, (0, 2, 3, 1))
-
     def _l2_normalize(self, x):
-        # Same value as torch.nn.functional.normalize (eps=1e-12), but rsqrt of the
-        # clamped squared norm keeps the gradient finite for all-zero rows.
-        sum_squares = ops.sum(ops.square(x), axis=-1, keepdims=True)
+        # Along the pixel axis (2 of (B, heads, H*W, C/heads)). Same value as
+        # torch.nn.functional.normalize (eps=1e-12), but rsqrt of the clamped squared norm
+        # keeps the gradient finite for all-zero channels.
+        sum_squares = ops.sum(ops.square(x), axis=2, keepdims=True)
         return x * ops.rsqrt(ops.maximum(sum_squares, 1e-24))
 
     def channel_attention(self, inputs):
@@ -153,24 +148,39 @@ class SCAL(keras.layers.Layer):
         inputs = ops.convert_to_tensor(inputs, self.compute_dtype)
         if not self.built:
             self.build(tuple(inputs.shape))
-        q, k, _ = self._qkv(inputs)
-        return self._attention(q, k)
+        return self._attention(self._project(inputs, 0), self._project(inputs, 1))
 
-    def _qkv(self, inputs):
-        shape = ops.shape(inputs)
-        batch, height, width = shape[0], shape[1], shape[2]
+    def _project(self, inputs, index):
+        # q, k or v (index 0, 1, 2) as (B, heads, H*W, C/heads): `depthwise(qkv(inputs))`
+        # from the matching slices of both kernels, the same values as splitting the full
+        # 3C-channel result without copying it into three new tensors. Pixels-major, so the
+        # official 'b (head c) h w -> b head c (h w)' needs no transpose with one head (the
+        # first level, whose tensors are the largest): the products below transpose inside
+        # the matrix multiplication instead.
         channels = inputs.shape[-1]
+        part = slice(index * channels, (index + 1) * channels)
+        dtype = inputs.dtype
+        x = ops.conv(inputs, ops.cast(self.qkv.kernel[..., part], dtype))
+        if self.use_bias:
+            x = x + ops.cast(self.qkv.bias[part], dtype)
+        x = ops.depthwise_conv(
+            x, ops.cast(self.qkv_depthwise.kernel[:, :, part], dtype), padding="same"
+        )
+        if self.use_bias:
+            x = x + ops.cast(self.qkv_depthwise.bias[part], dtype)
+        shape = ops.shape(inputs)
+        pixels = shape[1] * shape[2]
         head_dim = channels // self.num_heads
-        qkv = self.qkv_depthwise(self.qkv(inputs))
-        q, k, v = ops.split(qkv, 3, axis=-1)
-        pixels = height * width
-        return tuple(self._to_heads(t, batch, pixels, head_dim) for t in (q, k, v))
+        x = ops.reshape(x, (shape[0], pixels, self.num_heads, head_dim))
+        if self.num_heads == 1:
+            return ops.reshape(x, (shape[0], 1, pixels, head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
 
     def _attention(self, q, k):
         q = self._l2_normalize(q)
         k = self._l2_normalize(k)
-        logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * ops.cast(self.temperature, q.dtype)
-        return ops.softmax(logits, axis=-1)
+        logits = tf.linalg.matmul(q, k, transpose_a=True)
+        return ops.softmax(logits * ops.cast(self.temperature, q.dtype), axis=-1)
 
     def _check_spatial_size(self, inputs):
         height, width = inputs.shape[1], inputs.shape[2]
@@ -194,10 +204,13 @@ class SCAL(keras.layers.Layer):
         channels = inputs.shape[-1]
 
         # === Channel branch ===
-        q, k, v = self._qkv(inputs)
+        q, k, v = (self._project(inputs, i) for i in range(3))
         attention = self._attention(q, k)
-        out = ops.matmul(attention, v)
-        out = ops.reshape(ops.transpose(out, (0, 3, 1, 2)), (batch, height, width, channels))
+        # out[n, i] = sum_j attention[i, j] v[n, j] per head, with pixels-major v.
+        out = tf.linalg.matmul(v, attention, transpose_b=True)
+        if self.num_heads > 1:
+            out = ops.transpose(out, (0, 2, 1, 3))
+        out = ops.reshape(out, (batch, height, width, channels))
 
         # === Spatial branch ===
         y = self.pool(inputs)

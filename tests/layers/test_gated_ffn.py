@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hint.layers import GatedFeedForward
+from hint.layers import GatedFeedForward, gated_ffn
 from tests.layer_checks import check_layer
 
 _erf = np.vectorize(math.erf)
@@ -40,3 +40,42 @@ def test_matches_reference():
 def test_invalid_expansion():
     with pytest.raises(ValueError, match="Received: expansion=0"):
         GatedFeedForward(expansion=0)
+
+
+def test_band_rows():
+    # 16 px wide, 12 hidden channels, float32: 768 bytes per row.
+    assert gated_ffn.band_rows(16, 16, 12, 4, budget=2 * 768) == 2
+    assert gated_ffn.band_rows(16, 16, 12, 4, budget=3 * 768 + 5) == 3
+    assert gated_ffn.band_rows(16, 16, 12, 2, budget=2 * 768) == 4
+    assert gated_ffn.band_rows(16, 16, 12, 4, budget=100) == 1
+    assert gated_ffn.band_rows(16, 16, 12, 4, budget=16 * 768) is None
+    assert gated_ffn.band_rows(None, 16, 12, 4, budget=100) is None
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+@pytest.mark.parametrize("rows", [1, 3, 8])
+def test_row_bands_equal_the_whole_image(monkeypatch, use_bias, rows):
+    # Bands of 1, 3 (the last one shorter) and 8 rows against one pass over the image:
+    # the same outputs and gradients, borders included.
+    x = tf.constant(np.random.randn(2, 16, 12, 4).astype("float32"))
+    layer = GatedFeedForward(expansion=1.5, use_bias=use_bias)
+    layer.build(x.shape)
+    for weight in layer.weights:
+        weight.assign(np.random.randn(*weight.shape).astype("float32") * 0.5)
+
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        return y, tape.gradient(loss, [x, *layer.trainable_weights])
+
+    monkeypatch.setattr(gated_ffn, "BAND_BYTES", 1 << 30)
+    y_whole, grads_whole = run()
+    per_row = 12 * layer.hidden_units * 4
+    monkeypatch.setattr(gated_ffn, "BAND_BYTES", rows * per_row)
+    assert gated_ffn.band_rows(16, 12, layer.hidden_units, 4) == rows
+    y_bands, grads_bands = run()
+    np.testing.assert_allclose(y_bands, y_whole, rtol=1e-5, atol=1e-6)
+    for band, whole in zip(grads_bands, grads_whole, strict=True):
+        np.testing.assert_allclose(band, whole, rtol=1e-4, atol=1e-5)

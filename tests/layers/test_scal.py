@@ -29,13 +29,18 @@ def _softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def test_matches_official_formula():
+@pytest.mark.parametrize("heads, use_bias", [(1, False), (2, False), (2, True), (4, True)])
+def test_matches_official_formula(heads, use_bias):
     # NCHW reference of the official Attention.forward on the layer's own weights.
-    heads, channels, size = 2, 8, 8
+    channels, size = 8, 8
     x = np.random.randn(2, size, size, channels).astype("float32")
-    layer = SCAL(num_heads=heads)
-    y = layer(x).numpy()
-    layer.temperature.assign(np.array([0.5, 2.0], "float32").reshape(heads, 1, 1))
+    layer = SCAL(num_heads=heads, use_bias=use_bias)
+    layer.build(x.shape)
+    temperature = np.linspace(0.5, 2.0, heads).astype("float32")
+    layer.temperature.assign(temperature.reshape(heads, 1, 1))
+    for weight in layer.weights:
+        if "bias" in weight.path:
+            weight.assign(np.random.randn(*weight.shape).astype("float32") * 0.1)
     y = layer(x).numpy()
 
     qkv = layer.qkv_depthwise(layer.qkv(x)).numpy().transpose(0, 3, 1, 2)  # NCHW
@@ -44,7 +49,7 @@ def test_matches_official_formula():
     q, k, v = (t.reshape(b, heads, channels // heads, size * size) for t in (q, k, v))
     q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
     k = k / np.maximum(np.linalg.norm(k, axis=-1, keepdims=True), 1e-12)
-    attn = _softmax(q @ k.transpose(0, 1, 3, 2) * np.array([0.5, 2.0]).reshape(heads, 1, 1))
+    attn = _softmax(q @ k.transpose(0, 1, 3, 2) * temperature.reshape(heads, 1, 1))
     out = (attn @ v).reshape(b, channels, size, size).transpose(0, 2, 3, 1)
 
     pooled = x.reshape(b, size // 2, 2, size // 2, 2, channels).mean(axis=(2, 4))
