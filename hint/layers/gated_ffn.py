@@ -1,5 +1,7 @@
 """Gated depthwise feed-forward network (Restormer's GDFN) used twice in HINT blocks."""
 
+import contextlib
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -7,22 +9,44 @@ from keras import ops
 from hint.layers.gelu_gate import gelu_gate
 
 BAND_BYTES = 8 * 2**20
-"""Size of one half of the hidden activation per row band. Images whose half is larger are
-processed in bands of about this size: two such tensors and the depthwise results fit a
-CPU's last-level cache."""
+"""Size of one half of the hidden activation per row band. Images whose half is more than
+twice this are processed in bands of about this size, which with the depthwise results fit a
+CPU's last-level cache; at two bands or fewer the split costs more than it saves
+(`benchmarks/ffn_bands.py`)."""
+
+
+_whole_image = False
+
+
+@contextlib.contextmanager
+def whole_image():
+    """Within it, GDFNs traced for the first time compute the whole image in one pass.
+
+    For counting the architecture's operations (`hint.summary.graph_flops`): bands
+    recompute a halo row on each side, which is work the network does not define.
+    """
+    global _whole_image
+    previous, _whole_image = _whole_image, True
+    try:
+        yield
+    finally:
+        _whole_image = previous
 
 
 def band_rows(height, width, hidden, itemsize, budget=None):
     """Rows per band for a `height` x `width` input, or None for the whole image at once.
 
-    None when the size is not known while tracing or the whole image's hidden half
-    (`height * width * hidden * itemsize` bytes) fits `budget` (default `BAND_BYTES`).
+    None inside `whole_image()`, when the size is not known while tracing, or when the
+    whole image's hidden half (`height * width * hidden * itemsize` bytes) is at most twice
+    `budget` (default `BAND_BYTES`).
     """
     budget = BAND_BYTES if budget is None else budget
-    if not isinstance(height, int) or not isinstance(width, int):
+    if _whole_image or not isinstance(height, int) or not isinstance(width, int):
         return None
-    rows = max(1, budget // (width * hidden * itemsize))
-    return None if rows >= height else rows
+    row_bytes = width * hidden * itemsize
+    if height * row_bytes <= 2 * budget:
+        return None
+    return max(1, budget // row_bytes)
 
 
 @keras.saving.register_keras_serializable(package="hint")

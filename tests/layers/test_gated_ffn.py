@@ -48,14 +48,17 @@ def test_band_rows():
     assert gated_ffn.band_rows(16, 16, 12, 4, budget=3 * 768 + 5) == 3
     assert gated_ffn.band_rows(16, 16, 12, 2, budget=2 * 768) == 4
     assert gated_ffn.band_rows(16, 16, 12, 4, budget=100) == 1
+    assert gated_ffn.band_rows(16, 16, 12, 4, budget=7 * 768) == 7
+    # Two bands or fewer: the whole image in one pass.
+    assert gated_ffn.band_rows(16, 16, 12, 4, budget=8 * 768) is None
     assert gated_ffn.band_rows(16, 16, 12, 4, budget=16 * 768) is None
     assert gated_ffn.band_rows(None, 16, 12, 4, budget=100) is None
 
 
 @pytest.mark.parametrize("use_bias", [False, True])
-@pytest.mark.parametrize("rows", [1, 3, 8])
+@pytest.mark.parametrize("rows", [1, 3, 7])
 def test_row_bands_equal_the_whole_image(monkeypatch, use_bias, rows):
-    # Bands of 1, 3 (the last one shorter) and 8 rows against one pass over the image:
+    # Bands of 1, 3 and 7 rows (the last ones shorter) against one pass over the image:
     # the same outputs and gradients, borders included.
     x = tf.constant(np.random.randn(2, 16, 12, 4).astype("float32"))
     layer = GatedFeedForward(expansion=1.5, use_bias=use_bias)
@@ -79,3 +82,11 @@ def test_row_bands_equal_the_whole_image(monkeypatch, use_bias, rows):
     np.testing.assert_allclose(y_bands, y_whole, rtol=1e-5, atol=1e-6)
     for band, whole in zip(grads_bands, grads_whole, strict=True):
         np.testing.assert_allclose(band, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_whole_image_turns_bands_off(monkeypatch):
+    monkeypatch.setattr(gated_ffn, "BAND_BYTES", 1)
+    assert gated_ffn.band_rows(16, 16, 12, 4) == 1
+    with gated_ffn.whole_image():
+        assert gated_ffn.band_rows(16, 16, 12, 4) is None
+    assert gated_ffn.band_rows(16, 16, 12, 4) == 1
