@@ -20,6 +20,11 @@ Commands (from the repository root):
     python benchmarks/hint_vs_pytorch.py --size 64 --preset hint_tiny --remat
     python benchmarks/hint_vs_pytorch.py --size 128 --preset hint --forward-only
 
+    # Against the official code (github.com/ChrisChen1023/HINT, cloned outside this
+    # project; needs `pip install einops`): its generator replaces the reference in the
+    # PyTorch column, with its MPD's `.cuda()` made a no-op on this CPU-only machine:
+    python benchmarks/hint_vs_pytorch.py --size 256 --preset hint --official ../HINT
+
 Other options: `--batch` (1), `--threads` (2), `--inter-op-threads` (1), `--warmup` (2),
 `--repeats` (5 forward passes), `--train-repeats` (3 training steps), `--no-xla` (skip the
 XLA forward column: on this CPU XLA was 4-7x slower than the graph at 64-128 px, and it is
@@ -383,6 +388,46 @@ def torch_parameter_count(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def official_hint_class(directory):
+    """The official generator (`src/networks.py` of a checkout of the authors' repository).
+
+    Wrapped to take `(image, mask)` NCHW and form its inputs as the official
+    `InpaintingModel.forward` does (masked image, nearest-downscaled masks). Nothing of the
+    official code is part of this project: it is imported from `directory` at run time.
+    The official MPD allocates its interleave buffer with `.cuda()`, which fails without a
+    GPU, so `Tensor.cuda()` returns the tensor itself in the worker process that calls this.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    sys.path.insert(0, os.path.abspath(directory))
+    from src.networks import HINT
+
+    class OfficialHINT(torch.nn.Module):
+        def __init__(self, dim, num_blocks, num_heads, ffn_expansion, use_bias, layer_norm):
+            super().__init__()
+            self.generator = HINT(
+                dim=dim,
+                num_blocks=list(num_blocks),
+                heads=list(num_heads),
+                ffn_expansion_factor=ffn_expansion,
+                bias=use_bias,
+                LayerNorm_type="WithBias" if layer_norm == "with_bias" else "BiasFree",
+            )
+
+        def forward(self, image, mask):
+            masked = image * (1 - mask) + mask
+            height, width = mask.shape[2:]
+            scaled = [
+                F.interpolate(mask, size=[height // f, width // f], mode="nearest")
+                for f in (2, 4, 8)
+            ]
+            return self.generator(masked, mask, *scaled)
+
+    return OfficialHINT
+
+
 # ----------------------------------------------------------------------------------------
 # Workers (one measurement per subprocess)
 # ----------------------------------------------------------------------------------------
@@ -625,7 +670,10 @@ def _torch_worker(spec):
     torch.set_num_interop_threads(spec["inter_op_threads"])
     torch.manual_seed(spec["seed"])
 
-    model = torch_hint_class()(**PRESETS[spec["preset"]], checkpoint_blocks=spec["remat"])
+    if spec.get("official"):
+        model = official_hint_class(spec["official"])(**PRESETS[spec["preset"]])
+    else:
+        model = torch_hint_class()(**PRESETS[spec["preset"]], checkpoint_blocks=spec["remat"])
     parameters = torch_parameter_count(model)
     image, mask, target = (
         torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
@@ -711,6 +759,7 @@ def _jobs(args, with_torch):
                     "warmup": args.warmup,
                     "repeats": args.repeats if mode == "forward" else args.train_repeats,
                     "seed": args.seed,
+                    "official": args.official,
                 }
             )
     if args.gemm:
@@ -894,6 +943,12 @@ def _parse_args(argv):
     )
     parser.add_argument("--keras-only", action="store_true", help="do not run PyTorch")
     parser.add_argument(
+        "--official",
+        metavar="DIR",
+        help="a checkout of the official HINT repository: time its generator in the PyTorch "
+        "column instead of this script's reference (needs einops)",
+    )
+    parser.add_argument(
         "--gemm",
         action="store_true",
         help=f"also time a {GEMM_SIZE}x{GEMM_SIZE} float32 matmul: the forward's share of it",
@@ -915,6 +970,16 @@ def _parse_args(argv):
                 parser.error(f"--{name.replace('_', '-')} must be at least 1")
         if args.train_repeats < 1:
             parser.error("--train-repeats must be at least 1")
+        if args.official is not None:
+            if not os.path.isfile(os.path.join(args.official, "src", "networks.py")):
+                parser.error(
+                    f"--official must be a checkout of the official HINT repository (with "
+                    f"src/networks.py). Received: {args.official}"
+                )
+            if args.remat:
+                parser.error("--official has no checkpointed variant: drop --remat")
+            if args.keras_only:
+                parser.error("--official times PyTorch: drop --keras-only")
     return args
 
 
@@ -977,9 +1042,12 @@ def main(argv=None):
 
     rows, ratios = summarise([r for r in records if r["mode"] != "gemm"], columns)
     gemm = gemm_fraction(records)
-    headers = ["measurement"] + [COLUMN_TITLES[c] for c in columns]
+    titles = dict(COLUMN_TITLES)
+    if args.official:
+        titles[TORCH_EAGER] = "official PyTorch"
+    headers = ["measurement"] + [titles[c] for c in columns]
     if TORCH_EAGER in columns:
-        headers += [f"{COLUMN_TITLES[c]} / PyTorch" for c in columns if c[0] == "keras"]
+        headers += [f"{titles[c]} / PyTorch" for c in columns if c[0] == "keras"]
     print()
     print(tabulate([[_format(v) for v in row] for row in rows], headers=headers))
     print()
@@ -1015,6 +1083,16 @@ def main(argv=None):
         "gemm": gemm,
         "runs": records,
     }
+    if args.official:
+        # Which official code ran: the checkout's commit when it is a git checkout.
+        done = subprocess.run(
+            ["git", "-C", args.official, "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+        payload["official"] = {
+            "repository": "https://github.com/ChrisChen1023/HINT",
+            "commit": done.stdout.strip() or None,
+            "patch": "Tensor.cuda() returns the tensor itself (the MPD's .cuda() buffer)",
+        }
     _write_json_atomically(args.out, payload)
     print(f"wrote {args.out}")
     failed = [r["name"] for r in records if "error" in r]

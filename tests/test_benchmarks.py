@@ -5,6 +5,7 @@ outputs, so the benchmark compares the same computation; they skip without torch
 """
 
 import json
+import sys
 
 import keras
 import numpy as np
@@ -255,3 +256,57 @@ def test_gemm_fraction():
     assert bench.gemm_fraction(records[:1]) is None
     failed = [records[0], {**records[1], "error": "timeout"}]
     assert bench.gemm_fraction(failed) is None
+
+
+def test_official_needs_a_checkout_and_no_remat(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench._parse_args(["--official", str(tmp_path)])
+    assert "src/networks.py" in capsys.readouterr().err
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "networks.py").write_text("")
+    assert bench._parse_args(["--official", str(tmp_path)]).official == str(tmp_path)
+    for extra in ("--remat", "--keras-only"):
+        with pytest.raises(SystemExit):
+            bench._parse_args(["--official", str(tmp_path), extra])
+
+
+_FAKE_OFFICIAL = """
+import torch
+
+
+class HINT(torch.nn.Module):
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.kwargs = kwargs
+
+    def forward(self, image, mask, half, quarter, tiny):
+        self.shapes = [tuple(t.shape) for t in (image, mask, half, quarter, tiny)]
+        return image
+"""
+
+
+def test_official_wrapper_maps_the_preset_and_forms_the_official_inputs(tmp_path, monkeypatch):
+    # A stand-in for the authors' src/networks.py: the wrapper's argument names and inputs.
+    torch = pytest.importorskip("torch")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "networks.py").write_text(_FAKE_OFFICIAL)
+    monkeypatch.setattr(torch.Tensor, "cuda", torch.Tensor.cuda)  # restored after the test
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "src.networks", raising=False)
+    monkeypatch.delitem(sys.modules, "src", raising=False)
+    model = bench.official_hint_class(str(tmp_path))(**bench.PRESETS["hint_tiny"])
+    assert model.generator.kwargs == {
+        "dim": 16,
+        "num_blocks": [1, 1, 1, 2],
+        "heads": [1, 1, 2, 4],
+        "ffn_expansion_factor": 2.66,
+        "bias": False,
+        "LayerNorm_type": "WithBias",
+    }
+    image = torch.rand(1, 3, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1.0
+    masked = model(image, mask)
+    assert torch.equal(masked, image * (1 - mask) + mask)
+    assert model.generator.shapes[2:] == [(1, 1, 16, 16), (1, 1, 8, 8), (1, 1, 4, 4)]
+    assert torch.equal(torch.ones(2).cuda(), torch.ones(2))
