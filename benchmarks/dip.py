@@ -161,7 +161,8 @@ def peers(row: Row, degraded, mask):
 
 def run_row(name: str, row: Row, size: int, iterations: int | None, out_dir: str) -> dict:
     clean, degraded, mask = load_row(row, size)
-    section = DIPConfig(job=row.job, iterations=iterations, seed=SEED)
+    # All the official iterations, where the rule would stop is read from the history.
+    section = DIPConfig(job=row.job, iterations=iterations, seed=SEED, stop="none")
     checkpoint = os.path.join(out_dir, "checkpoints", name)
     resume = os.path.isdir(checkpoint)
     plugin = get_task("dip")

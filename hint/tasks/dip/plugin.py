@@ -153,7 +153,7 @@ class DIPPlugin(TaskPlugin):
             on_snapshot(i, out[:out_h, :out_w], ema[:out_h, :out_w])
 
         stop_below = None
-        if section.stop == "discrepancy":
+        if settings["stop"] == "discrepancy":
             sigma = noise_sigma(image, section.sigma)
             stop_below = (sigma / 255.0) ** 2
             if progress:
@@ -433,7 +433,8 @@ def _stop_hint(section, image, result: FitResult) -> str | None:
     The official iteration counts were set for large images; a small one is fitted sooner and
     then the fit learns the noise, so the user is told where `dip.stop=discrepancy` would stop.
     """
-    if section.job != "denoise" or section.stop != "none" or result.interrupted:
+    stop = dip_config.job_settings(section)["stop"]
+    if section.job != "denoise" or stop != "none" or result.interrupted:
         return None
     sigma = noise_sigma(image, section.sigma)
     n = discrepancy_stop(result.history["loss"], (sigma / 255.0) ** 2, section.stop_window)

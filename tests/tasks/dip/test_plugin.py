@@ -124,6 +124,15 @@ def test_the_noise_level_stop_is_for_denoising_only():
     assert cfg.dip.stop == "discrepancy" and cfg.dip.sigma == 25
 
 
+def test_denoising_stops_at_the_noise_level_unless_told_otherwise():
+    settings = dip_config.job_settings
+    assert settings(dip_config.DIPConfig())["stop"] == "discrepancy"
+    assert settings(dip_config.DIPConfig(stop="none"))["stop"] == "none"
+    for job in ("text", "holes", "pixels", "inpaint", "sr"):
+        assert settings(dip_config.DIPConfig(job=job))["stop"] == "none"
+        dip_config.validate(dip_config.DIPConfig(job=job))
+
+
 def test_noise_sigma_is_given_or_estimated():
     from hint.tasks.dip.plugin import noise_sigma
 
@@ -156,7 +165,7 @@ def test_a_denoising_fit_past_the_noise_level_says_where_to_stop():
     # (25 / 255)^2 = 0.0096: the window of 5 reaches it at iteration 96 of 100, near the end.
     loss = list(np.linspace(0.05, 0.008, 100))
     result = FitResult(image, image, image, {"loss": loss}, [], 100)
-    section = dip_config.DIPConfig(job="denoise", sigma=25.0, stop_window=5)
+    section = dip_config.DIPConfig(job="denoise", sigma=25.0, stop_window=5, stop="none")
     assert _stop_hint(section, image, result) is None
     result.history["loss"] = [0.05] * 50 + [0.001] * 150
     result.iterations = 200
@@ -164,4 +173,6 @@ def test_a_denoising_fit_past_the_noise_level_says_where_to_stop():
     assert "at iteration 55 of 200" in hint_line and "dip.stop=discrepancy" in hint_line
     stopped = dip_config.DIPConfig(job="denoise", sigma=25.0, stop_window=5, stop="discrepancy")
     assert _stop_hint(stopped, image, result) is None
+    by_default = dip_config.DIPConfig(job="denoise", sigma=25.0, stop_window=5)
+    assert _stop_hint(by_default, image, result) is None
     assert _stop_hint(dip_config.DIPConfig(job="text", sigma=25.0), image, result) is None
