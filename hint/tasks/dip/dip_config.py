@@ -71,7 +71,7 @@ JOBS = {
         "ema",
         # The official notebook runs all 3000 iterations, set for 512 px images; smaller
         # ones are fitted sooner and the fit then learns the noise (benchmarks/dip.py:
-        # 5-8 dB lost at 128 px). Stopping at the noise level reads the loss only.
+        # 3-6 dB lost at 128 px). Stopping at the noise level reads the loss only.
         stop="discrepancy",
     ),
     "text": Job(
