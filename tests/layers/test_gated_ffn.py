@@ -90,3 +90,16 @@ def test_whole_image_turns_bands_off(monkeypatch):
     with gated_ffn.whole_image():
         assert gated_ffn.band_rows(16, 16, 12, 4) is None
     assert gated_ffn.band_rows(16, 16, 12, 4) == 1
+
+
+def test_training_calls_take_the_whole_image(monkeypatch):
+    monkeypatch.setattr(gated_ffn, "BAND_BYTES", 1)
+    layer = GatedFeedForward(expansion=1.5)
+    x = tf.zeros((1, 8, 8, 4))
+
+    def concat_ops(training):
+        fn = tf.function(lambda: layer(x, training=training))
+        return [op.type for op in fn.get_concrete_function().graph.get_operations()]
+
+    assert "ConcatV2" in concat_ops(False)
+    assert "ConcatV2" not in concat_ops(True)
