@@ -133,41 +133,53 @@ class GatedFeedForward(keras.layers.Layer):
         self.depthwise.build(hidden_shape)
         self.project_out.build((*input_shape[:-1], hidden))
 
-    def _half(self, inputs, index, rows=None):
-        # One half of `depthwise(project_in(inputs))` (0: the GELU's input, 1: its gate
-        # value), from the matching slices of both kernels: the same values as splitting the
-        # full result, without copying the block's largest activation into two new tensors.
-        # `rows` = (first, stop, pad_top, pad_bottom): `inputs` is that band of the image
-        # with a halo row on each side that has a neighbour, and the depthwise convolution
-        # zero-pads only where the band meets the image border, as "same" padding does.
-        hidden = self.hidden_units
-        part = slice(index * hidden, (index + 1) * hidden)
-        dtype = inputs.dtype
-        x = ops.conv(inputs, ops.cast(self.project_in.kernel[..., part], dtype))
-        if self.use_bias:
-            x = x + ops.cast(self.project_in.bias[part], dtype)
-        kernel = ops.cast(self.depthwise.kernel[:, :, part], dtype)
-        if rows is None:
-            x = ops.depthwise_conv(x, kernel, padding="same")
-        else:
-            padding = [[0, 0], [rows[2], rows[3]], [1, 1], [0, 0]]
-            x = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], padding)
-        if self.use_bias:
-            x = x + ops.cast(self.depthwise.bias[part], dtype)
-        return x
+    def _halves(self, dtype):
+        # The two halves of `depthwise(project_in(.))` (the GELU's input, then its gate
+        # value) as (1x1 kernel, 1x1 bias, depthwise kernel, depthwise bias), split from the
+        # layer's weights: computing each half from its own kernels gives the same values as
+        # splitting the full result, without copying the block's largest activation.
+        def split(weight, axis):
+            if weight is None:
+                return [None, None]
+            return tf.split(ops.cast(weight, dtype), 2, axis=axis)
 
-    def _gated(self, inputs, rows=None):
-        return self.project_out(gelu_gate(self._half(inputs, 0, rows), self._half(inputs, 1, rows)))
+        bias_in = self.project_in.bias if self.use_bias else None
+        bias_dw = self.depthwise.bias if self.use_bias else None
+        return list(
+            zip(
+                split(self.project_in.kernel, -1),
+                split(bias_in, 0),
+                split(self.depthwise.kernel, 2),
+                split(bias_dw, 0),
+                strict=True,
+            )
+        )
+
+    def _gated(self, inputs, halves, padding="SAME"):
+        # `padding` "SAME", or explicit when `inputs` is a band of rows with a halo row on
+        # each side that has a neighbour: zeros only where the band meets the image border,
+        # as "same" padding of the whole image gives.
+        gate_and_value = []
+        for kernel, bias, depthwise, depthwise_bias in halves:
+            x = tf.nn.conv2d(inputs, kernel, 1, "VALID")
+            if bias is not None:
+                x = x + bias
+            x = tf.nn.depthwise_conv2d(x, depthwise, [1, 1, 1, 1], padding)
+            if depthwise_bias is not None:
+                x = x + depthwise_bias
+            gate_and_value.append(x)
+        return self.project_out(gelu_gate(*gate_and_value))
 
     def call(self, inputs, training=None):
         height, width = inputs.shape[1], inputs.shape[2]
         itemsize = tf.as_dtype(keras.backend.standardize_dtype(inputs.dtype)).size
         band = band_rows(height, width, self.hidden_units, itemsize)
-        # Training steps take the whole image: banded ones were faster but kept more memory
-        # alive (20.4 GB against 17.2 GB for HINT at 256x256, batch 1) and their larger graph
-        # made the first call 5 times a step (benchmarks/results/hint_vs_official.json).
+        halves = self._halves(inputs.dtype)
+        # Training steps take the whole image: banded ones were faster (22.3 s against 31.5 s
+        # for HINT at 256x256, batch 1, on 2 cores) but peaked higher (20.4 GB against 17.2
+        # GB) and their larger graph made the first call 5 times a step.
         if band is None or training:
-            return self._gated(inputs)
+            return self._gated(inputs, halves)
         # Row bands: the hidden activations of one band stay in the CPU's cache from the
         # first 1x1 convolution to the last, where whole-image ones (hundreds of MB at
         # 256x256) go through memory between every step. benchmarks/ffn_bands.py measures it.
@@ -175,8 +187,8 @@ class GatedFeedForward(keras.layers.Layer):
         for first in range(0, height, band):
             stop = min(first + band, height)
             top, bottom = max(first - 1, 0), min(stop + 1, height)
-            rows = (first, stop, int(top == first), int(bottom == stop))
-            outputs.append(self._gated(inputs[:, top:bottom], rows))
+            padding = [[0, 0], [int(top == first), int(bottom == stop)], [1, 1], [0, 0]]
+            outputs.append(self._gated(inputs[:, top:bottom], halves, padding))
         return ops.concatenate(outputs, axis=1)
 
     def compute_output_shape(self, input_shape):

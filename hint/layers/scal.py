@@ -148,33 +148,44 @@ class SCAL(keras.layers.Layer):
         inputs = ops.convert_to_tensor(inputs, self.compute_dtype)
         if not self.built:
             self.build(tuple(inputs.shape))
-        return self._attention(self._project(inputs, 0), self._project(inputs, 1))
+        q, k, _ = self._qkv(inputs)
+        return self._attention(q, k)
 
-    def _project(self, inputs, index):
-        # q, k or v (index 0, 1, 2) as (B, heads, H*W, C/heads): `depthwise(qkv(inputs))`
-        # from the matching slices of both kernels, the same values as splitting the full
-        # 3C-channel result without copying it into three new tensors. Pixels-major, so the
-        # official 'b (head c) h w -> b head c (h w)' needs no transpose with one head (the
-        # first level, whose tensors are the largest): the products below transpose inside
-        # the matrix multiplication instead.
-        channels = inputs.shape[-1]
-        part = slice(index * channels, (index + 1) * channels)
+    def _qkv(self, inputs):
+        # q, k and v as (B, heads, H*W, C/heads): `depthwise(qkv(inputs))` from the thirds of
+        # both kernels, the same values as splitting the full 3C-channel result without
+        # copying it into three new tensors. Pixels-major, so the official
+        # 'b (head c) h w -> b head c (h w)' needs no transpose with one head (the first
+        # level, whose tensors are the largest): the products transpose inside the matrix
+        # multiplication instead.
         dtype = inputs.dtype
-        x = ops.conv(inputs, ops.cast(self.qkv.kernel[..., part], dtype))
-        if self.use_bias:
-            x = x + ops.cast(self.qkv.bias[part], dtype)
-        x = ops.depthwise_conv(
-            x, ops.cast(self.qkv_depthwise.kernel[:, :, part], dtype), padding="same"
-        )
-        if self.use_bias:
-            x = x + ops.cast(self.qkv_depthwise.bias[part], dtype)
+        channels = inputs.shape[-1]
         shape = ops.shape(inputs)
         pixels = shape[1] * shape[2]
         head_dim = channels // self.num_heads
-        x = ops.reshape(x, (shape[0], pixels, self.num_heads, head_dim))
-        if self.num_heads == 1:
-            return ops.reshape(x, (shape[0], 1, pixels, head_dim))
-        return ops.transpose(x, (0, 2, 1, 3))
+
+        def thirds(weight, axis):
+            return tf.split(ops.cast(weight, dtype), 3, axis=axis)
+
+        kernels = thirds(self.qkv.kernel, -1)
+        depthwise = thirds(self.qkv_depthwise.kernel, 2)
+        biases = thirds(self.qkv.bias, 0) if self.use_bias else [None] * 3
+        depthwise_biases = thirds(self.qkv_depthwise.bias, 0) if self.use_bias else [None] * 3
+        out = []
+        parts = zip(kernels, biases, depthwise, depthwise_biases, strict=True)
+        for kernel, bias, dw, dw_bias in parts:
+            x = tf.nn.conv2d(inputs, kernel, 1, "VALID")
+            if bias is not None:
+                x = x + bias
+            x = tf.nn.depthwise_conv2d(x, dw, [1, 1, 1, 1], "SAME")
+            if dw_bias is not None:
+                x = x + dw_bias
+            if self.num_heads == 1:
+                out.append(ops.reshape(x, (shape[0], 1, pixels, head_dim)))
+            else:
+                x = ops.reshape(x, (shape[0], pixels, self.num_heads, head_dim))
+                out.append(ops.transpose(x, (0, 2, 1, 3)))
+        return out
 
     def _attention(self, q, k):
         q = self._l2_normalize(q)
@@ -204,7 +215,7 @@ class SCAL(keras.layers.Layer):
         channels = inputs.shape[-1]
 
         # === Channel branch ===
-        q, k, v = (self._project(inputs, i) for i in range(3))
+        q, k, v = self._qkv(inputs)
         attention = self._attention(q, k)
         # out[n, i] = sum_j attention[i, j] v[n, j] per head, with pixels-major v.
         out = tf.linalg.matmul(v, attention, transpose_b=True)
