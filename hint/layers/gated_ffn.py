@@ -175,8 +175,8 @@ class GatedFeedForward(keras.layers.Layer):
         itemsize = tf.as_dtype(keras.backend.standardize_dtype(inputs.dtype)).size
         band = band_rows(height, width, self.hidden_units, itemsize)
         halves = self._halves(inputs.dtype)
-        # Training steps take the whole image: banded ones were faster (22.3 s against 31.5 s
-        # for HINT at 256x256, batch 1, on 2 cores) but peaked higher (20.4 GB against 17.2
+        # Training steps take the whole image: banded ones were faster (22.3 s against 36.9 s
+        # for HINT at 256x256, batch 1, on 2 cores) but peaked higher (20.4 GB against 16.3
         # GB) and their larger graph made the first call 5 times a step.
         if band is None or training:
             return self._gated(inputs, halves)
