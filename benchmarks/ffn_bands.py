@@ -25,15 +25,13 @@ Rows: shape, budget, rows per band, median milliseconds, and the ratio to the wh
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.run_info import commit  # noqa: E402
+from benchmarks.run_info import commit, write_json  # noqa: E402
 
 
 def _time(fn, repeats):
@@ -136,11 +134,7 @@ def main(argv=None):
             "tensorflow": tf.__version__,
             "rows": rows,
         }
-        folder = os.path.dirname(os.path.abspath(args.out))
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
-            json.dump(payload, f, indent=2)
-        os.replace(f.name, args.out)
+        write_json(args.out, payload)
         print(f"wrote {args.out}")
 
 

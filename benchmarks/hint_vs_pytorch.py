@@ -89,14 +89,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from benchmarks.run_info import peak_rss_bytes  # noqa: E402
+from benchmarks.run_info import peak_rss_bytes, write_json  # noqa: E402
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "benchmarks", "results", "hint_vs_pytorch.json")
 OFFICIAL_PARAMETERS = 72_265_248
@@ -889,16 +888,6 @@ def _format(value):
     return f"{value:.3g}" if abs(value) < 10 else f"{value:.0f}"
 
 
-def _write_json_atomically(path, payload):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
-        json.dump(payload, f, indent=2)
-        f.write("\n")
-        temporary = f.name
-    os.replace(temporary, path)
-
-
 def _cpu_name():
     try:
         with open("/proc/cpuinfo") as f:
@@ -1093,7 +1082,7 @@ def main(argv=None):
             "commit": done.stdout.strip() or None,
             "patch": "Tensor.cuda() returns the tensor itself (the MPD's .cuda() buffer)",
         }
-    _write_json_atomically(args.out, payload)
+    write_json(args.out, payload)
     print(f"wrote {args.out}")
     failed = [r["name"] for r in records if "error" in r]
     if failed:

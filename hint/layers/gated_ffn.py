@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from hint.layers.gelu_gate import gelu_gate
+from hint.layers.split_convolution import pointwise_depthwise, split_kernels
 
 BAND_BYTES = 8 * 2**20
 """Size of one half of the hidden activation per row band. Images whose half is more than
@@ -133,48 +134,19 @@ class GatedFeedForward(keras.layers.Layer):
         self.depthwise.build(hidden_shape)
         self.project_out.build((*input_shape[:-1], hidden))
 
-    def _halves(self, dtype):
-        # The two halves of `depthwise(project_in(.))` (the GELU's input, then its gate
-        # value) as (1x1 kernel, 1x1 bias, depthwise kernel, depthwise bias), split from the
-        # layer's weights: computing each half from its own kernels gives the same values as
-        # splitting the full result, without copying the block's largest activation.
-        def split(weight, axis):
-            if weight is None:
-                return [None, None]
-            return tf.split(ops.cast(weight, dtype), 2, axis=axis)
-
-        bias_in = self.project_in.bias if self.use_bias else None
-        bias_dw = self.depthwise.bias if self.use_bias else None
-        return list(
-            zip(
-                split(self.project_in.kernel, -1),
-                split(bias_in, 0),
-                split(self.depthwise.kernel, 2),
-                split(bias_dw, 0),
-                strict=True,
-            )
-        )
-
     def _gated(self, inputs, halves, padding="SAME"):
         # `padding` "SAME", or explicit when `inputs` is a band of rows with a halo row on
         # each side that has a neighbour: zeros only where the band meets the image border,
         # as "same" padding of the whole image gives.
-        gate_and_value = []
-        for kernel, bias, depthwise, depthwise_bias in halves:
-            x = tf.nn.conv2d(inputs, kernel, 1, "VALID")
-            if bias is not None:
-                x = x + bias
-            x = tf.nn.depthwise_conv2d(x, depthwise, [1, 1, 1, 1], padding)
-            if depthwise_bias is not None:
-                x = x + depthwise_bias
-            gate_and_value.append(x)
+        gate_and_value = [pointwise_depthwise(inputs, half, padding) for half in halves]
         return self.project_out(gelu_gate(*gate_and_value))
 
     def call(self, inputs, training=None):
         height, width = inputs.shape[1], inputs.shape[2]
         itemsize = tf.as_dtype(keras.backend.standardize_dtype(inputs.dtype)).size
         band = band_rows(height, width, self.hidden_units, itemsize)
-        halves = self._halves(inputs.dtype)
+        # (gate, value): the GELU's input, then the values it gates.
+        halves = split_kernels(self.project_in, self.depthwise, 2, inputs.dtype)
         # Training steps take the whole image: banded ones were faster (22.3 s against 36.9 s
         # for HINT at 256x256, batch 1, on 2 cores) but peaked higher (20.4 GB against 16.3
         # GB) and their larger graph made the first call 5 times a step.

@@ -4,6 +4,7 @@ import keras
 
 from hint.layers.gated_ffn import GatedFeedForward
 from hint.layers.layer_norm import LayerNorm
+from hint.layers.recompute import recompute_grad
 from hint.layers.scal import SCAL
 
 LAYER_NORM_TYPES = ("with_bias", "bias_free")
@@ -19,7 +20,7 @@ class SandwichBlock(keras.layers.Layer):
     branch) and `C` divisible by `num_heads`.
 
     With `remat=True` the block's activations are not kept for the backward pass
-    but recomputed from its input (`keras.remat`, i.e. `tf.recompute_grad`),
+    but recomputed from its input (`hint.layers.recompute.recompute_grad`),
     trading compute for memory; outputs and gradients are unchanged.
 
     Args:
@@ -96,7 +97,7 @@ class SandwichBlock(keras.layers.Layer):
 
     def call(self, inputs):
         if self.remat:
-            return keras.remat(self._forward)(inputs)
+            return recompute_grad(self._forward)(inputs)
         return self._forward(inputs)
 
     def compute_output_shape(self, input_shape):

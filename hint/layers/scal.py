@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from hint.layers.layer_norm import LayerNorm
+from hint.layers.split_convolution import pointwise_depthwise, split_kernels
 from hint.validation import is_int
 
 
@@ -164,22 +165,9 @@ class SCAL(keras.layers.Layer):
         pixels = shape[1] * shape[2]
         head_dim = channels // self.num_heads
 
-        def thirds(weight, axis):
-            return tf.split(ops.cast(weight, dtype), 3, axis=axis)
-
-        kernels = thirds(self.qkv.kernel, -1)
-        depthwise = thirds(self.qkv_depthwise.kernel, 2)
-        biases = thirds(self.qkv.bias, 0) if self.use_bias else [None] * 3
-        depthwise_biases = thirds(self.qkv_depthwise.bias, 0) if self.use_bias else [None] * 3
         out = []
-        parts = zip(kernels, biases, depthwise, depthwise_biases, strict=True)
-        for kernel, bias, dw, dw_bias in parts:
-            x = tf.nn.conv2d(inputs, kernel, 1, "VALID")
-            if bias is not None:
-                x = x + bias
-            x = tf.nn.depthwise_conv2d(x, dw, [1, 1, 1, 1], "SAME")
-            if dw_bias is not None:
-                x = x + dw_bias
+        for part in split_kernels(self.qkv, self.qkv_depthwise, 3, dtype):
+            x = pointwise_depthwise(inputs, part)
             if self.num_heads == 1:
                 out.append(ops.reshape(x, (shape[0], 1, pixels, head_dim)))
             else:

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hint.optimizers import FusedAdam
 from hint.tasks.dip.fit_result import FitResult
 
 # Files of a checkpoint folder (`PriorFit.save` / `PriorFit.restore`).
@@ -95,7 +96,7 @@ class PriorFit:
         self.seed = int(seed)
         self.operator = operator
         self.clean = None if clean is None else np.asarray(clean, np.float32)
-        self.optimizer = keras.optimizers.Adam(learning_rate=lr)
+        self.optimizer = FusedAdam(learning_rate=lr)
         self.optimizer.build(network.trainable_variables)
         # Copies of the last accepted check: the weights and Adam's moments and step count.
         self._live = [*network.trainable_variables, *self.optimizer.variables]
