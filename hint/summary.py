@@ -34,6 +34,10 @@ def graph_flops(model: keras.Model, input_shapes: dict[str, tuple]) -> dict[str,
     arg = specs if len(specs) > 1 else next(iter(specs.values()))
     with gated_ffn.whole_image():
         graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(arg).graph
+    return _flops_by_op(graph)
+
+
+def _flops_by_op(graph) -> dict[str, int]:
     flops: dict[str, int] = collections.Counter()
     for op in graph.get_operations():
         try:
@@ -43,6 +47,11 @@ def graph_flops(model: keras.Model, input_shapes: dict[str, tuple]) -> dict[str,
         if stats.value:
             flops[op.name] += int(stats.value)
     return flops
+
+
+def op_flops(graph) -> int:
+    """FLOPs of every op of a traced graph with TensorFlow statistics (forward or backward)."""
+    return sum(_flops_by_op(graph).values())
 
 
 def _component_of(op_name: str, components: list[str]) -> str | None:
