@@ -75,3 +75,26 @@ def test_tracing_visits_each_block_only(monkeypatch):
     deep = _largest_variable_search(monkeypatch, recompute_grad, 12)
     assert deep == shallow
     assert _largest_variable_search(monkeypatch, tf.recompute_grad, 12) > 3 * deep
+
+
+def test_gradients_under_a_two_replica_mirrored_strategy():
+    # The variables a replica reads are mirrored ones; the backward pass must find them.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        kernel = tf.Variable(np.random.default_rng(0).normal(size=(4, 4)).astype("float32"))
+    x = tf.constant(np.random.default_rng(1).normal(size=(2, 4)).astype("float32"))
+
+    @tf.function
+    def step(wrapper):
+        def replica():
+            with tf.GradientTape() as tape:
+                y = wrapper(_block(kernel))(x)
+                loss = tf.reduce_sum(tf.square(y))
+            return tape.gradient(loss, kernel)
+
+        grads = strategy.run(replica)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, grads, axis=None)
+
+    np.testing.assert_allclose(
+        step(recompute_grad).numpy(), step(lambda f: f).numpy(), rtol=1e-5, atol=1e-6
+    )
