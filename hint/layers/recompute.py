@@ -15,8 +15,9 @@ def recompute_grad(fn):
     inputs to find the variables it uses. The nested one's outputs are the block's
     gradients and its only inputs the incoming gradients, so the walk runs through
     the block's input into the whole forward graph before it: with the forty
-    sandwich blocks of HINT that was a quadratic 20-40 s of every first training
-    call (`benchmarks/first_step.py`). Here the backward pass is a plain function.
+    sandwich blocks of HINT that cost about 20 s of every first training call at
+    256x256, and grows with the square of the depth (`benchmarks/first_step.py`).
+    Here the backward pass is a plain function.
 
     The recomputed input depends on the incoming gradient through a zero (NaN when
     the gradient is NaN), so the recomputation cannot be scheduled before the
