@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -32,31 +31,16 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from benchmarks.run_info import commit, write_json  # noqa: E402
+from benchmarks.run_info import GEMM_SIZE, commit, gemm, median_seconds, write_json  # noqa: E402
 
 PRESETS = ("dip_denoise", "dip_text", "dip_holes", "dip_pixels")
 SIZES = (64, 128, 256, 512)
-GEMM_SIZE = 2048
-
-
-def _median_seconds(run, repeats):
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def gemm_gflops(repeats):
-    """GFLOP/s of a `GEMM_SIZE` square float32 `tf.matmul` in graph mode (the reference)."""
-    import tensorflow as tf
-
-    a, b = (tf.random.stateless_uniform((GEMM_SIZE, GEMM_SIZE), seed=(0, k)) for k in (0, 1))
-    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-    matmul(a, b).numpy()
-    seconds = _median_seconds(lambda: matmul(a, b).numpy(), repeats)
-    return 2 * GEMM_SIZE**3 / seconds / 1e9
+    """GFLOP/s of the reference matrix product (`run_info.gemm`), after one untimed call."""
+    run, flops = gemm()
+    return flops / median_seconds(run, repeats, warmup=1) / 1e9
 
 
 def measure(preset, size, steps):
@@ -81,8 +65,7 @@ def measure(preset, size, steps):
     started = time.perf_counter()
     fit.step()
     first = time.perf_counter() - started
-    fit.step()
-    later = _median_seconds(fit.step, steps)
+    later = median_seconds(fit.step, steps, warmup=1)
     graph = fit.step_fn.get_concrete_function(tf.constant(0, tf.int64)).graph
     flops = op_flops(graph)
     return {

@@ -31,19 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.run_info import commit, write_json  # noqa: E402
-
-
-def _time(fn, repeats):
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    times.sort()
-    return times[len(times) // 2]
+from benchmarks.run_info import commit, median_seconds, write_json  # noqa: E402
 
 
 def measure(side, channels, budgets_mib, repeats):
@@ -64,7 +52,7 @@ def measure(side, channels, budgets_mib, repeats):
         try:
             band = gated_ffn.band_rows(side, side, layer.hidden_units, 4)
             fn = tf.function(lambda: layer(x))  # traced under this budget
-            seconds = _time(lambda fn=fn: fn().numpy(), repeats)
+            seconds = median_seconds(lambda fn=fn: fn().numpy(), repeats, warmup=2)
             outputs[budget] = fn().numpy()
         finally:
             gated_ffn.BAND_BYTES = default

@@ -95,7 +95,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from benchmarks.run_info import peak_rss_bytes, write_json  # noqa: E402
+from benchmarks.run_info import GEMM_SIZE, gemm, peak_rss_bytes, write_json  # noqa: E402
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "benchmarks", "results", "hint_vs_pytorch.json")
 OFFICIAL_PARAMETERS = 72_265_248
@@ -618,20 +618,13 @@ def _keras_worker(spec):
 
 
 def _gemm_worker(spec):
-    """Times a GEMM_SIZE x GEMM_SIZE float32 `tf.matmul` (graph mode): the reference rate."""
+    """Times the reference matrix product (`run_info.gemm`): the machine's own rate."""
     import tensorflow as tf
 
-    a, b = (
-        tf.random.stateless_uniform((GEMM_SIZE, GEMM_SIZE), seed=(spec["seed"], k)) for k in (0, 1)
-    )
-    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
-
-    def run():
-        matmul(a, b).numpy()
-
+    run, flops = gemm(spec["seed"])
     result = _measure(run, spec["warmup"], spec["repeats"])
     result.update(
-        flops=2 * GEMM_SIZE**3,
+        flops=flops,
         intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
         inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
         versions={"tensorflow": tf.__version__},
@@ -718,9 +711,6 @@ def _worker_main(spec_json):
 # ----------------------------------------------------------------------------------------
 # Parent: jobs, report
 # ----------------------------------------------------------------------------------------
-
-# Side of the float32 matrix multiply timed as the machine's reference rate (`--gemm`).
-GEMM_SIZE = 2048
 
 # Column keys of the report: (framework, variant).
 KERAS_GRAPH = ("keras", "graph")

@@ -149,16 +149,15 @@ class SCAL(keras.layers.Layer):
         inputs = ops.convert_to_tensor(inputs, self.compute_dtype)
         if not self.built:
             self.build(tuple(inputs.shape))
-        q, k, _ = self._qkv(inputs)
-        return self._attention(q, k)
+        return self._attention(*self._qkv(inputs, parts=2))
 
-    def _qkv(self, inputs):
-        # q, k and v as (B, heads, H*W, C/heads): `depthwise(qkv(inputs))` from the thirds of
-        # both kernels, the same values as splitting the full 3C-channel result without
-        # copying it into three new tensors. Pixels-major, so the official
-        # 'b (head c) h w -> b head c (h w)' needs no transpose with one head (the first
-        # level, whose tensors are the largest): the products transpose inside the matrix
-        # multiplication instead.
+    def _qkv(self, inputs, parts=3):
+        # q, k and v (the first `parts` of them) as (B, heads, H*W, C/heads):
+        # `depthwise(qkv(inputs))` from the thirds of both kernels, the same values as
+        # splitting the full 3C-channel result without copying it into three new tensors.
+        # Pixels-major, so the official 'b (head c) h w -> b head c (h w)' needs no
+        # transpose with one head (the first level, whose tensors are the largest): the
+        # products transpose inside the matrix multiplication instead.
         dtype = inputs.dtype
         channels = inputs.shape[-1]
         shape = ops.shape(inputs)
@@ -166,7 +165,7 @@ class SCAL(keras.layers.Layer):
         head_dim = channels // self.num_heads
 
         out = []
-        for part in split_kernels(self.qkv, self.qkv_depthwise, 3, dtype):
+        for part in split_kernels(self.qkv, self.qkv_depthwise, 3, dtype)[:parts]:
             x = pointwise_depthwise(inputs, part)
             if self.num_heads == 1:
                 out.append(ops.reshape(x, (shape[0], 1, pixels, head_dim)))
