@@ -225,13 +225,24 @@ class PriorFit:
                 if progress and bar is None and self.iteration >= timed_from + estimate_after:
                     per = (time.perf_counter() - started) / estimate_after
                     left = per * (iterations - self.iteration)
+                    resumed = (
+                        f", continuing from iteration {timed_from - 1}" if timed_from > 1 else ""
+                    )
                     print(
                         f"About {_duration(left)} for {iterations - self.iteration} more "
-                        f"iterations ({per:.2f} s each, measured)"
+                        f"iterations ({per:.2f} s each, measured{resumed})"
                     )
-                    bar = keras.utils.Progbar(iterations, stateful_metrics=list(self.history))
+                    # The bar counts this run's iterations: Progbar's time per step is its
+                    # elapsed time over the count, so the iterations of a resumed run's
+                    # earlier process would make its rate and estimate far too fast.
+                    bar = keras.utils.Progbar(
+                        iterations - timed_from + 1, stateful_metrics=list(self.history)
+                    )
                 if bar is not None:
-                    bar.update(self.iteration, [(k, v[-1]) for k, v in self.history.items()])
+                    bar.update(
+                        self.iteration - timed_from + 1,
+                        [(k, v[-1]) for k, v in self.history.items()],
+                    )
                 done = self.iteration
                 if on_snapshot is not None and snapshot_every and done % snapshot_every == 0:
                     on_snapshot(done, self.final, self.ema)

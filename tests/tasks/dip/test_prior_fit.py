@@ -139,6 +139,22 @@ def test_estimate_is_printed_before_the_bar(capsys):
     assert "About " in out and "more iterations" in out
 
 
+def test_a_resumed_runs_bar_counts_its_own_iterations(tmp_path, capsys):
+    # The bar's time per step is its elapsed time over its count: counting the earlier
+    # process's iterations as well would report a rate many times too fast.
+    checkpoint = str(tmp_path / "ckpt")
+    first = _fit()
+    first.run(6, progress=False)
+    first.save(checkpoint)
+    resumed = _fit()
+    resumed.restore(checkpoint)
+    resumed.run(12, progress=True, estimate_after=2)
+    out = capsys.readouterr().out
+    assert "6 more iterations" not in out  # three ran before the estimate
+    assert "3 more iterations" in out and "continuing from iteration 6" in out
+    assert "6/6" in out and "12/12" not in out
+
+
 @pytest.mark.parametrize("factor", [2])
 def test_an_operator_compares_the_downsampled_output(factor):
     small = _image()[::factor, ::factor]
