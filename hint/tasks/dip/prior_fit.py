@@ -209,7 +209,8 @@ class PriorFit:
             The `FitResult`; `interrupted` when Ctrl-C stopped it (the state so far is kept).
         """
         bar, interrupted, started, stopped_at = None, False, None, None
-        timed_from = self.iteration + 1
+        start = self.iteration  # > 0 when resumed from a checkpoint
+        timed_from = start + 1
         try:
             while self.iteration < iterations:
                 # Checked before the step as well as after it, so a resumed fit that had
@@ -225,9 +226,7 @@ class PriorFit:
                 if progress and bar is None and self.iteration >= timed_from + estimate_after:
                     per = (time.perf_counter() - started) / estimate_after
                     left = per * (iterations - self.iteration)
-                    resumed = (
-                        f", continuing from iteration {timed_from - 1}" if timed_from > 1 else ""
-                    )
+                    resumed = f", continuing from iteration {start}" if start else ""
                     print(
                         f"About {_duration(left)} for {iterations - self.iteration} more "
                         f"iterations ({per:.2f} s each, measured{resumed})"
@@ -236,12 +235,11 @@ class PriorFit:
                     # elapsed time over the count, so the iterations of a resumed run's
                     # earlier process would make its rate and estimate far too fast.
                     bar = keras.utils.Progbar(
-                        iterations - timed_from + 1, stateful_metrics=list(self.history)
+                        iterations - start, stateful_metrics=list(self.history)
                     )
                 if bar is not None:
                     bar.update(
-                        self.iteration - timed_from + 1,
-                        [(k, v[-1]) for k, v in self.history.items()],
+                        self.iteration - start, [(k, v[-1]) for k, v in self.history.items()]
                     )
                 done = self.iteration
                 if on_snapshot is not None and snapshot_every and done % snapshot_every == 0:
